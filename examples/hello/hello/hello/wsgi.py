@@ -1,0 +1,2 @@
+"""WSGI entry point: `gunicorn hello.wsgi:application`, or mod_wsgi with python-home=DEST/venv."""
+from hello import app as application  # noqa: F401

@@ -1,0 +1,145 @@
+//! `wheelsfx`: the packer CI runs. `build` reads top to bottom as its three steps:
+//! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload).
+
+mod collect;
+mod pip;
+mod plan;
+mod wheel;
+mod write;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wheelsfx_payload::inspect;
+use wheelsfx_payload::reader::{Payload, PayloadError};
+
+#[derive(Parser)]
+#[command(
+    name = "wheelsfx",
+    version,
+    about = "Packs a Python web application and every wheel it needs into one self-installing executable."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an artifact: the static installer stub with the app, its wheels and support files
+    Build(BuildArgs),
+    /// Show what an artifact holds
+    Inspect {
+        artifact: PathBuf,
+        /// Print the whole manifest as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every byte of an artifact against its manifest
+    Verify { artifact: PathBuf },
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The project tree; its directory name is the app's name (DEST/<name>, <name>.pth)
+    #[arg(long)]
+    pub app: PathBuf,
+    /// Requirements file: pip builds/downloads the full closure as wheels
+    #[arg(long, short = 'r')]
+    pub requirements: Option<PathBuf>,
+    /// A directory of prebuilt wheels, taken as they are
+    #[arg(long)]
+    pub wheelhouse: Option<PathBuf>,
+    /// Directory with pip and setuptools wheels [default: downloaded once with pip]
+    #[arg(long)]
+    pub bootstrap_wheels: Option<PathBuf>,
+    /// Extra static folder, packed as static.in/N (N its position); repeatable
+    #[arg(long)]
+    pub extra_static: Vec<PathBuf>,
+    /// Interpreter that runs pip (and whose X.Y the artifact targets when all wheels are pure)
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Version or build id recorded in the manifest
+    #[arg(long, env = "WHEELSFX_BUILD_ID")]
+    pub build_id: Option<String>,
+    /// Output file
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => build(&args),
+        Command::Inspect { artifact, json } => {
+            open(&artifact).map(|p| inspect::inspect(&p.manifest, json))
+        }
+        Command::Verify { artifact } => open(&artifact).and_then(|mut p| {
+            let (n, bytes) = p.verify_all().map_err(fail)?;
+            println!(
+                "ok: {n} entries, {bytes} bytes match the manifest (digest sha256:{})",
+                p.manifest.digest
+            );
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("wheelsfx: error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Exit codes: 1 the inputs are wrong (a bad wheel, a conflict, pip failed), 3 a corrupt
+/// artifact (inspect/verify); clap exits 2 for bad usage.
+type Failure = (u8, String);
+
+fn fail(e: PayloadError) -> Failure {
+    match e {
+        PayloadError::Corrupt(m) => (3, m),
+        PayloadError::Io(m) => (1, m),
+    }
+}
+
+fn open(path: &std::path::Path) -> Result<Payload, Failure> {
+    Payload::open(path).map_err(fail)
+}
+
+fn build(args: &BuildArgs) -> Result<(), Failure> {
+    let input_err = |m: String| (1, m);
+    let inputs = collect::collect(args).map_err(input_err)?;
+    let created = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| input_err(format!("SOURCE_DATE_EPOCH={v} is not a number of seconds")))?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    let plan = plan::plan(&inputs, created).map_err(input_err)?;
+    // Entry timestamps are fixed (SOURCE_DATE_EPOCH, else 1980-01-01) so rebuilds match.
+    let mtime = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(315_532_800);
+    write::write(&plan, &args.output, mtime).map_err(input_err)?;
+    let m = &plan.manifest;
+    println!(
+        "wrote {}: {} ({} wheels, {} bootstrap wheels, {} entries, python {})",
+        args.output.display(),
+        m.app.name,
+        m.wheels.len(),
+        m.bootstrap_wheels.len(),
+        m.entries.len(),
+        if m.target.python_versions.is_empty() {
+            "any".into()
+        } else {
+            m.target.python_versions.join("/")
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Step 2: plan the payload — check the wheel set, hash every input, and build the manifest
+//! that lists every entry in payload order.
+
+use crate::collect::{Inputs, Source};
+use crate::wheel::WheelFile;
+use std::collections::BTreeMap;
+use std::io::Read;
+use wheelsfx_payload::digest::HashingWriter;
+use wheelsfx_payload::layout::{BOOTSTRAP_DIR, FORMAT_VERSION, WHEELS_DIR};
+use wheelsfx_payload::manifest::{App, Entry, Manifest, Target, Wheel};
+
+/// One entry to write: where its bytes come from, and whether to store it as-is.
+pub struct Item {
+    pub entry: Entry,
+    pub source: Source,
+    /// Wheels are zips already: deflating them again only costs time on both ends.
+    pub stored: bool,
+}
+
+pub struct Plan {
+    pub manifest: Manifest,
+    pub items: Vec<Item>,
+}
+
+pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
+    check_one_per_target(&inputs.wheels)?;
+    check_one_per_target(&inputs.bootstrap)?;
+    let mut items = Vec::new();
+    let wheels = wheel_items(&inputs.wheels, WHEELS_DIR, &mut items)?;
+    let bootstrap_wheels = wheel_items(&inputs.bootstrap, BOOTSTRAP_DIR, &mut items)?;
+    for f in &inputs.files {
+        let (sha256, size) = hash(&f.source)?;
+        items.push(Item {
+            entry: Entry {
+                path: f.name.clone(),
+                sha256,
+                size,
+                mode: f.mode,
+            },
+            source: f.source.clone(),
+            stored: false,
+        });
+    }
+    items.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    if let Some(w) = items
+        .windows(2)
+        .find(|w| w[0].entry.path == w[1].entry.path)
+    {
+        return Err(format!(
+            "two inputs would both be packed as {}; rename one",
+            w[0].entry.path
+        ));
+    }
+    let entries: Vec<Entry> = items.iter().map(|i| i.entry.clone()).collect();
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        app: App {
+            name: inputs.app_name.clone(),
+            build_id: inputs.build_id.clone(),
+        },
+        created,
+        packer: format!("wheelsfx {}", env!("CARGO_PKG_VERSION")),
+        target: target(inputs),
+        digest: Manifest::compute_digest(&entries),
+        wheels,
+        bootstrap_wheels,
+        entries,
+    };
+    Ok(Plan { manifest, items })
+}
+
+/// Two wheels of one distribution may coexist only for different targets (e.g. cp39 and
+/// cp311 builds): if any tag is shared, the stub could not tell which to install.
+fn check_one_per_target(wheels: &[WheelFile]) -> Result<(), String> {
+    let mut seen: BTreeMap<(String, String), &WheelFile> = BTreeMap::new();
+    for w in wheels {
+        for tag in &w.name.tags {
+            if let Some(other) = seen.insert((w.name.key(), tag.clone()), w) {
+                if other.path != w.path {
+                    return Err(format!(
+                        "{} and {} are both wheels of {} for {tag}; keep one",
+                        other.file_name, w.file_name, w.distribution
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn wheel_items(
+    wheels: &[WheelFile],
+    dir: &str,
+    items: &mut Vec<Item>,
+) -> Result<Vec<Wheel>, String> {
+    let mut out = Vec::new();
+    for w in wheels {
+        let source = Source::File(w.path.clone());
+        let (sha256, size) = hash(&source)?;
+        let file = format!("{dir}{}", w.file_name);
+        out.push(Wheel {
+            file: file.clone(),
+            distribution: w.distribution.clone(),
+            version: w.version.clone(),
+            tags: w.name.tags.clone(),
+            requires_python: w.requires_python.clone(),
+            sha256: sha256.clone(),
+            size,
+        });
+        items.push(Item {
+            entry: Entry {
+                path: file,
+                sha256,
+                size,
+                mode: 0o644,
+            },
+            source,
+            stored: true,
+        });
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(out)
+}
+
+/// The Python versions the set targets: those of interpreter-specific (cpXY) wheels, else
+/// the interpreter pip ran with.
+fn target(inputs: &Inputs) -> Target {
+    let mut versions: Vec<String> = Vec::new();
+    let mut tags: Vec<String> = Vec::new();
+    for w in &inputs.wheels {
+        for t in &w.name.tags {
+            tags.push(t.clone());
+            let py = t.split('-').next().unwrap_or("");
+            if let Some(v) = py
+                .strip_prefix("cp3")
+                .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+            {
+                versions.push(format!("3.{v}"));
+            }
+        }
+    }
+    if versions.is_empty() {
+        versions.extend(inputs.python_version.clone());
+    }
+    let key = |v: &String| {
+        v.split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    versions.sort_by_key(|v| std::cmp::Reverse(key(v)));
+    versions.dedup();
+    tags.sort();
+    tags.dedup();
+    Target {
+        python_versions: versions,
+        tags,
+    }
+}
+
+pub fn hash(source: &Source) -> Result<(String, u64), String> {
+    let mut h = HashingWriter::default();
+    match source {
+        Source::File(p) => {
+            let mut f =
+                std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            std::io::copy(&mut f, &mut h)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        }
+        Source::Bytes(b) => {
+            std::io::copy(&mut b.take(u64::MAX), &mut h).expect("hashing bytes cannot fail");
+        }
+    }
+    Ok(h.finish())
+}

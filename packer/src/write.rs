@@ -1,0 +1,117 @@
+//! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
+//! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
+//! and mode fixed so the same inputs give the same bytes. Written to a temporary sibling and
+//! renamed, so a failed build never leaves a half-written artifact at the output path.
+
+use crate::collect::Source;
+use crate::plan::Plan;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use wheelsfx_payload::layout::MANIFEST;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// The static musl stub built by build.rs.
+pub const STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wheelsfx-stub"));
+
+pub fn write(plan: &Plan, output: &Path, mtime: u64) -> Result<(), String> {
+    let tmp = output.with_file_name(format!(
+        ".{}.wheelsfx-tmp",
+        output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let result = write_to(plan, &tmp, zip_time(mtime));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", output.display()));
+    }
+    std::fs::rename(&tmp, output).map_err(|e| {
+        format!(
+            "cannot rename {} to {}: {e}",
+            tmp.display(),
+            output.display()
+        )
+    })
+}
+
+fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
+    let mut file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    file.write_all(STUB)?;
+    // The writer records absolute positions, so the offsets already count the stub.
+    let mut zip = ZipWriter::new(file);
+    let deflated = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .last_modified_time(time);
+    let manifest = serde_json::to_vec_pretty(&plan.manifest).expect("a manifest serialises");
+    zip.start_file(MANIFEST, deflated.unix_permissions(0o644))?;
+    zip.write_all(&manifest)?;
+    for item in &plan.items {
+        let method = if item.stored {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        };
+        let opts = deflated
+            .compression_method(method)
+            .unix_permissions(item.entry.mode)
+            .large_file(item.entry.size >= u32::MAX as u64);
+        zip.start_file(item.entry.path.as_str(), opts)?;
+        match &item.source {
+            Source::File(p) => {
+                std::io::copy(&mut File::open(p)?, &mut zip)?;
+            }
+            Source::Bytes(b) => zip.write_all(b)?,
+        }
+    }
+    let mut file = zip.finish()?;
+    file.flush()?;
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    file.sync_all()
+}
+
+/// A Unix time as a zip (DOS) timestamp, clamped to the range zip can express.
+fn zip_time(secs: u64) -> DateTime {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let y = y.clamp(1980, 2107) as u16;
+    DateTime::from_date_and_time(
+        y,
+        m,
+        d,
+        (rem / 3600) as u8,
+        (rem / 60 % 60) as u8,
+        (rem % 60) as u8,
+    )
+    .unwrap_or_default()
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,90 @@
+//! sha256 helpers, and the one rule for the digest over all entries.
+
+use sha2::{Digest, Sha256};
+use std::io::{self, Read, Write};
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// A reader that hashes and counts what passes through it, so an entry is verified while it
+/// is streamed to its destination, never read twice.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The sha256 (hex) and byte count of everything read so far.
+    pub fn finish(self) -> (String, u64) {
+        (hex(&self.hasher.finalize()), self.count)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Hashes everything written through it (used by the packer to hash while copying).
+#[derive(Default)]
+pub struct HashingWriter {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl HashingWriter {
+    pub fn finish(self) -> (String, u64) {
+        (hex(&self.hasher.finalize()), self.count)
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.count += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The digest over all entries: sha256 of `path NUL sha256 NUL size LF` for each entry in
+/// manifest order. It binds the entry list itself, so an entry cannot be added, dropped or
+/// reordered without the manifest disagreeing with itself.
+pub fn entries_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str, u64)>) -> String {
+    let mut h = Sha256::new();
+    for (path, sha, size) in entries {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(sha.as_bytes());
+        h.update([0]);
+        h.update(size.to_string().as_bytes());
+        h.update([b'\n']);
+    }
+    hex(&h.finalize())
+}

@@ -1,0 +1,282 @@
+//! The installer at the head of every wheelsfx artifact: `./artifact -d DEST`.
+//!
+//! The install reads top to bottom as its steps, one module each:
+//! locate -> verify -> target -> stage -> unpack -> venv -> install -> wire -> commit.
+
+mod commit;
+mod error;
+mod install;
+mod locate;
+mod run;
+mod stage;
+mod target;
+mod unpack;
+mod venv;
+mod verify;
+mod wire;
+
+use clap::Parser;
+use error::{Context, Fail, Result};
+use install::Installer;
+use serde_json::{json, Value};
+use stage::Stage;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use wheelsfx_payload::inspect;
+
+/// Installs this artifact's Python application into DEST: a virtualenv built with the
+/// server's Python, every wheel installed offline, the app and its environment wired in.
+#[derive(Parser, Debug)]
+#[command(name = "artifact", disable_version_flag = true, after_help = EXIT_CODES)]
+struct Cli {
+    /// Release directory to create (must not exist, unless --force)
+    #[arg(short = 'd', long = "dest", value_name = "DEST")]
+    dest: Option<PathBuf>,
+    /// Interpreter for the venv: a path or a name on PATH [default: pythonX.Y for the
+    /// artifact's X.Y, then python3; the first whose tags fit every wheel]
+    #[arg(long, value_name = "PATH_OR_NAME")]
+    python: Option<String>,
+    /// How to install the wheels
+    #[arg(long, value_enum, default_value = "pip")]
+    installer: Installer,
+    /// Replace an existing DEST (atomically: the old release is swapped out whole)
+    #[arg(long)]
+    force: bool,
+    /// If another run is installing into DEST, wait for it instead of failing
+    #[arg(long)]
+    wait: bool,
+    /// Do not byte-compile the installed Python files
+    #[arg(long)]
+    no_compile: bool,
+    /// Copy this flat JSON object of strings to DEST/environment.json
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Print one JSON object (the result, or the error) on stdout, and nothing else
+    #[arg(long)]
+    json: bool,
+    /// Show what the artifact holds (with --json: the whole manifest)
+    #[arg(long, conflicts_with_all = ["dest", "list", "verify"])]
+    inspect: bool,
+    /// List every payload entry with its size, mode and sha256
+    #[arg(long, conflicts_with_all = ["dest", "verify"])]
+    list: bool,
+    /// Check every byte against the manifest; write nothing
+    #[arg(long, conflicts_with = "dest")]
+    verify: bool,
+    /// Print the app, its build and the stub's version
+    #[arg(long)]
+    version: bool,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt or tampered artifact, \
+4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run.";
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "wheelsfx: internal error ({info}); nothing was installed at DEST. Please report this."
+        );
+        std::process::exit(70);
+    }));
+    let cli = Cli::parse();
+    let json_out = cli.json;
+    match dispatch(cli) {
+        Ok(Some(v)) if json_out => println!("{v}"),
+        Ok(_) => {}
+        Err(fail) => {
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"ok": false, "exit_code": fail.code as i32, "error": fail.msg})
+                );
+            } else {
+                eprintln!("wheelsfx: error: {}", fail.msg);
+            }
+            std::process::exit(fail.code as i32);
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<Option<Value>> {
+    if cli.version {
+        print_version();
+        return Ok(None);
+    }
+    if !(cli.inspect || cli.list || cli.verify) {
+        let Some(dest) = cli.dest.clone() else {
+            return Err(Fail::usage("nothing to do: pass -d DEST to install (or --inspect, --list, --verify; see --help)"));
+        };
+        return install(&cli, &dest).map(Some);
+    }
+    let mut payload = verify::open(&locate::artifact_path()?)?;
+    if cli.inspect {
+        inspect::inspect(&payload.manifest, cli.json);
+    } else if cli.list {
+        inspect::list(&payload.manifest);
+    } else {
+        let (n, bytes) = payload.verify_all()?;
+        let v =
+            json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest});
+        if !cli.json {
+            println!(
+                "ok: {n} entries, {bytes} bytes match the manifest (digest sha256:{})",
+                payload.manifest.digest
+            );
+        }
+        return Ok(Some(v));
+    }
+    Ok(None)
+}
+
+fn print_version() {
+    let stub = env!("CARGO_PKG_VERSION");
+    match locate::artifact_path()
+        .ok()
+        .and_then(|p| verify::open(&p).ok())
+    {
+        Some(p) => println!(
+            "{} {} (wheelsfx stub {stub}, packed by {})",
+            p.manifest.app.name,
+            p.manifest.app.build_id.as_deref().unwrap_or("unversioned"),
+            p.manifest.packer
+        ),
+        None => println!("wheelsfx stub {stub}"),
+    }
+}
+
+/// Progress lines go to stderr, and not at all with --json (stdout then carries one object).
+struct Say {
+    quiet: bool,
+    start: Instant,
+    timings: Vec<(&'static str, u128)>,
+    last: Instant,
+}
+
+impl Say {
+    fn step(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.timings
+            .push((name, now.duration_since(self.last).as_millis()));
+        self.last = now;
+    }
+    fn line(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("wheelsfx: {msg}");
+        }
+    }
+}
+
+fn install(cli: &Cli, dest: &Path) -> Result<Value> {
+    let now = Instant::now();
+    let mut say = Say {
+        quiet: cli.json,
+        start: now,
+        timings: Vec::new(),
+        last: now,
+    };
+    let artifact = locate::artifact_path()?;
+    let mut payload = verify::open(&artifact)?;
+    say.step("verify");
+    let target = target::choose(&payload.manifest, cli.python.as_deref())?;
+    let env_json = cli.env_file.as_deref().map(read_env_file).transpose()?;
+    say.step("target");
+    let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;
+    let app = payload.manifest.app.name.clone();
+    say.line(&format!(
+        "installing {app} ({} wheels) into {} with {}",
+        target.wheels.len(),
+        stage.dest.display(),
+        target.python.describe()
+    ));
+    unpack::tree(&mut payload, &stage)?;
+    say.step("unpack");
+    let layout = venv::create(&stage, &target.python, &app)?;
+    say.step("venv");
+    match cli.installer {
+        Installer::Pip => {
+            let mut all = target.bootstrap.clone();
+            all.extend(
+                target
+                    .wheels
+                    .iter()
+                    .filter(|w| !target.bootstrap.iter().any(|b| b.file == w.file))
+                    .cloned(),
+            );
+            unpack::wheels(&mut payload, &stage, &all)?;
+            install::pip::install(&stage, &target.bootstrap, &target.wheels, !cli.no_compile)?;
+            wire::relocate_scripts(&stage, &layout)?;
+        }
+    }
+    say.step("install");
+    wire::wire(&stage, &layout, &app)?;
+    if let Some(text) = env_json {
+        std::fs::write(stage.path("environment.json"), text)
+            .ctx(|| "cannot write environment.json".into())?;
+    }
+    say.step("wire");
+    let receipt = receipt(cli, &stage, &payload.manifest, &target, &say);
+    commit::commit(&mut stage, &payload.manifest, &receipt)?;
+    say.line(&format!(
+        "installed {app} into {} in {:.1} s",
+        stage.dest.display(),
+        say.start.elapsed().as_secs_f64()
+    ));
+    Ok(receipt)
+}
+
+fn receipt(
+    cli: &Cli,
+    stage: &Stage,
+    m: &wheelsfx_payload::manifest::Manifest,
+    t: &target::Target,
+    say: &Say,
+) -> Value {
+    let installed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    json!({
+        "ok": true,
+        "app": m.app.name,
+        "build_id": m.app.build_id,
+        "dest": stage.dest,
+        "digest": m.digest,
+        "installer": cli.installer,
+        "compiled": !cli.no_compile,
+        "installed_at": installed_at,
+        "python": {
+            "path": t.python.invoked,
+            "executable": t.python.executable,
+            "version": t.python.version,
+            "implementation": t.python.implementation,
+            "cache_tag": t.python.cache_tag,
+            "pyc_magic": t.python.magic,
+        },
+        "wheels": t.wheels.iter().chain(&t.bootstrap).map(|w| &w.file).collect::<Vec<_>>(),
+        "timings_ms": say.timings.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "wheelsfx": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `--env-file` must be what loadenv accepts (a flat JSON object of strings), checked before
+/// anything is written.
+fn read_env_file(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read(path)
+        .map_err(|e| Fail::usage(format!("cannot read --env-file {}: {e}", path.display())))?;
+    let value: Value = serde_json::from_slice(&text).map_err(|e| {
+        Fail::usage(format!(
+            "--env-file {} is not valid JSON: {e}",
+            path.display()
+        ))
+    })?;
+    let ok = value
+        .as_object()
+        .is_some_and(|o| o.values().all(Value::is_string));
+    if !ok {
+        return Err(Fail::usage(format!(
+            "--env-file {} must be a flat JSON object whose values are all strings",
+            path.display()
+        )));
+    }
+    Ok(text)
+}

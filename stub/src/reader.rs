@@ -1,0 +1,185 @@
+//! Opening a payload: find the zip in an artifact, read and check the manifest, check that the
+//! zip's entry list is exactly the manifest's, and stream entries while verifying them.
+
+use crate::digest::HashingReader;
+use crate::layout::{check_entry_name, MANIFEST};
+use crate::manifest::{Entry, Manifest};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use zip::ZipArchive;
+
+/// The largest manifest a stub will parse (a real one is a few hundred KiB).
+const MANIFEST_LIMIT: u64 = 64 << 20;
+
+/// Why a payload cannot be used: the artifact is damaged, or reading/writing failed.
+#[derive(Debug)]
+pub enum PayloadError {
+    /// The artifact is not a wheelsfx artifact, or is corrupt, truncated or tampered with.
+    Corrupt(String),
+    /// Reading the artifact or writing the destination failed (disk full, permissions).
+    Io(String),
+}
+
+impl std::fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PayloadError::Corrupt(m) | PayloadError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+pub struct Payload {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    archive: ZipArchive<File>,
+}
+
+impl Payload {
+    /// Opens the artifact at `path` and checks its structure (not yet its bytes).
+    pub fn open(path: &Path) -> Result<Payload, PayloadError> {
+        let shown = path.display();
+        let file = File::open(path)
+            .map_err(|e| PayloadError::Io(format!("cannot open the artifact {shown}: {e}")))?;
+        let mut archive = ZipArchive::new(file).map_err(|e| {
+            PayloadError::Corrupt(format!(
+                "{shown} has no readable zip payload ({e}): the artifact is truncated or damaged; download it again"
+            ))
+        })?;
+        let manifest = read_manifest(&mut archive).map_err(|m| corrupt(path, &m))?;
+        manifest.check_consistent().map_err(|m| corrupt(path, &m))?;
+        check_entries(&mut archive, &manifest).map_err(|m| corrupt(path, &m))?;
+        Ok(Payload {
+            path: path.to_path_buf(),
+            manifest,
+            archive,
+        })
+    }
+
+    /// Streams `entry` (uncompressed) into `out`, checking its size and sha256 as it goes.
+    /// On a mismatch `out` has received unverified bytes: callers write only into staging.
+    pub fn copy_verified(
+        &mut self,
+        entry: &Entry,
+        out: &mut dyn Write,
+    ) -> Result<(), PayloadError> {
+        let file = self.archive.by_name(&entry.path).map_err(|e| {
+            corrupt(
+                &self.path,
+                &format!("entry {} cannot be read: {e}", entry.path),
+            )
+        })?;
+        // One byte past the declared size reveals an entry that lies about its size.
+        let mut reader = HashingReader::new(file.take(entry.size + 1));
+        if let Err(e) = io::copy(&mut reader, out) {
+            return Err(classify(&self.path, &entry.path, e));
+        }
+        let (sha, size) = reader.finish();
+        if size != entry.size || sha != entry.sha256 {
+            return Err(corrupt(
+                &self.path,
+                &format!(
+                    "entry {} does not match its sha256/size in the manifest",
+                    entry.path
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks every byte of every entry against the manifest, writing nothing; returns the
+    /// number of entries and bytes checked.
+    pub fn verify_all(&mut self) -> Result<(usize, u64), PayloadError> {
+        let entries = self.manifest.entries.clone();
+        for entry in &entries {
+            self.copy_verified(entry, &mut io::sink())?;
+        }
+        Ok((entries.len(), entries.iter().map(|e| e.size).sum()))
+    }
+
+    /// Where a stored (uncompressed) entry's bytes lie in the artifact, to read a wheel in
+    /// place without a copy. None when the entry is compressed.
+    pub fn stored_range(&mut self, name: &str) -> Result<Option<(u64, u64)>, PayloadError> {
+        let file = self
+            .archive
+            .by_name(name)
+            .map_err(|e| corrupt(&self.path, &format!("entry {name} cannot be read: {e}")))?;
+        if file.compression() != zip::CompressionMethod::Stored {
+            return Ok(None);
+        }
+        Ok(file.data_start().map(|start| (start, file.size())))
+    }
+}
+
+/// An I/O error while copying: a zip-level error (bad CRC, bad deflate) is corruption,
+/// anything else is the destination failing.
+fn classify(path: &Path, entry: &str, e: io::Error) -> PayloadError {
+    if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
+        corrupt(path, &format!("entry {entry} is damaged ({e})"))
+    } else {
+        PayloadError::Io(format!("writing entry {entry} failed: {e}"))
+    }
+}
+
+fn corrupt(path: &Path, msg: &str) -> PayloadError {
+    PayloadError::Corrupt(format!(
+        "{} is not a valid wheelsfx artifact: {msg}; download or rebuild it",
+        path.display()
+    ))
+}
+
+fn read_manifest(archive: &mut ZipArchive<File>) -> Result<Manifest, String> {
+    let mut first = archive
+        .by_index(0)
+        .map_err(|e| format!("its first entry cannot be read ({e})"))?;
+    if first.name_raw() != MANIFEST.as_bytes() {
+        return Err(format!("its first entry is not {MANIFEST}"));
+    }
+    let mut text = Vec::new();
+    (&mut first)
+        .take(MANIFEST_LIMIT)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("{MANIFEST} cannot be read ({e})"))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{MANIFEST} is not a valid manifest ({e})"))
+}
+
+/// The zip must hold exactly the manifest's entries, in order, as regular files with safe
+/// names and the declared sizes: anything extra, missing or odd is refused up front.
+fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest) -> Result<(), String> {
+    if archive.has_duplicate_names() {
+        return Err("it has two entries with the same name".into());
+    }
+    if archive.len() != m.entries.len() + 1 {
+        return Err(format!(
+            "the zip has {} entries but the manifest lists {}",
+            archive.len() - 1,
+            m.entries.len()
+        ));
+    }
+    for (i, entry) in m.entries.iter().enumerate() {
+        check_entry_name(&entry.path).map_err(|why| format!("entry {:?} {why}", entry.path))?;
+        let file = archive
+            .by_index_raw(i + 1)
+            .map_err(|e| format!("entry {} cannot be read ({e})", i + 1))?;
+        let name = std::str::from_utf8(file.name_raw())
+            .map_err(|_| format!("entry {} has a name that is not UTF-8", i + 1))?;
+        if name != entry.path {
+            return Err(format!(
+                "entry {} is {name:?} but the manifest lists {:?} there",
+                i + 1,
+                entry.path
+            ));
+        }
+        if !file.is_file() || file.is_symlink() {
+            return Err(format!("entry {name} is not a regular file"));
+        }
+        if file.size() != entry.size {
+            return Err(format!(
+                "entry {name} declares {} bytes but the manifest says {}",
+                file.size(),
+                entry.size
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Wheel RECORD lines (`path,sha256=<urlsafe-b64-nopad>,size`), per the recording-installed-
+//! packages spec: written by installers, read by `pip uninstall` and by verification.
+
+use sha2::{Digest, Sha256};
+
+/// The RECORD hash field of `data`: `sha256=` and the urlsafe base64 digest without padding.
+pub fn hash_field(data: &[u8]) -> String {
+    format!("sha256={}", b64_urlsafe_nopad(&Sha256::digest(data)))
+}
+
+/// One RECORD line for `path` with `data`'s hash and size (no trailing newline). Paths with
+/// a comma or quote are quoted as CSV requires.
+pub fn line(path: &str, data: &[u8]) -> String {
+    format!("{},{},{}", csv_field(path), hash_field(data), data.len())
+}
+
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn b64_urlsafe_nopad(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_pythons_urlsafe_b64encode() {
+        // base64.urlsafe_b64encode(hashlib.sha256(b"hello\n").digest()).rstrip(b"=")
+        assert_eq!(
+            hash_field(b"hello\n"),
+            "sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM"
+        );
+        assert_eq!(b64_urlsafe_nopad(b"ab"), "YWI");
+        assert_eq!(
+            line("a,b", b""),
+            "\"a,b\",sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0"
+        );
+    }
+}
