@@ -1,0 +1,117 @@
+//! The artifact itself: a static stub, a zip any tool reads, reproducible bytes.
+
+use crate::support::*;
+use crate::Fixture;
+use std::process::Command;
+
+#[test]
+fn the_stub_is_static() {
+    let fx = Fixture::new();
+    let out = ok(Command::new("readelf").arg("-l").arg(&fx.artifact));
+    let headers = text(&out.stdout);
+    assert!(
+        headers.contains("LOAD"),
+        "readelf saw no program headers:\n{headers}"
+    );
+    assert!(
+        !headers.contains("INTERP"),
+        "the stub has an INTERP header (dynamically linked):\n{headers}"
+    );
+}
+
+#[test]
+fn zip_tools_read_the_artifact_cleanly() {
+    let fx = Fixture::new();
+    let out = ok(Command::new("unzip").arg("-t").arg(&fx.artifact));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(all.contains("No errors detected"), "{all}");
+    assert!(
+        !all.to_lowercase().contains("warning"),
+        "unzip warned:\n{all}"
+    );
+    let out = ok(Command::new("python3")
+        .args(["-m", "zipfile", "-l"])
+        .arg(&fx.artifact));
+    let listing = text(&out.stdout);
+    let first = listing.lines().nth(1).unwrap_or("");
+    assert!(
+        first.starts_with(".wheelsfx/manifest.json"),
+        "manifest is not the first entry:\n{listing}"
+    );
+    for want in [
+        "wheels/greet-1.0-py3-none-any.whl",
+        "bootstrap_wheels/pip-",
+        "mysite/manage.py",
+        "static.in/0/font.css",
+        "loadenv.py",
+        "loadenv-init.pth",
+    ] {
+        assert!(listing.contains(want), "{want} missing:\n{listing}");
+    }
+    assert!(
+        !listing.contains("__pycache__"),
+        "bytecode caches are packed:\n{listing}"
+    );
+    let zi = ok(Command::new("zipinfo").arg(&fx.artifact));
+    let zi = text(&zi.stdout);
+    let wheel_line = zi.lines().find(|l| l.contains("wheels/greet")).unwrap();
+    assert!(
+        wheel_line.contains("stor"),
+        "wheels must be stored, not deflated: {wheel_line}"
+    );
+}
+
+#[test]
+fn same_inputs_give_the_same_bytes() {
+    let fx = Fixture::new();
+    fx.build(&[]);
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let build = |out: &str| {
+        let d = fx.dir.path();
+        ok(wheelsfx()
+            .envs(epoch)
+            .args(["build", "--build-id", "42", "--app"])
+            .arg(d.join("src/mysite"))
+            .arg("--wheelhouse")
+            .arg(d.join("wheelhouse"))
+            .arg("--bootstrap-wheels")
+            .arg(bootstrap_dir())
+            .arg("-o")
+            .arg(d.join(out)));
+        std::fs::read(d.join(out)).unwrap()
+    };
+    let (a, b) = (build("a.sfx"), build("b.sfx"));
+    assert!(a == b, "two builds with the same SOURCE_DATE_EPOCH differ");
+    let m = ok(wheelsfx()
+        .arg("inspect")
+        .arg("--json")
+        .arg(fx.dir.path().join("a.sfx")));
+    let m: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+    assert_eq!(m["created"], 1700000000);
+    assert_eq!(m["app"]["build_id"], "42");
+    for e in m["entries"].as_array().unwrap() {
+        assert_eq!(e["sha256"].as_str().unwrap().len(), 64, "{e}");
+        assert!(e["size"].is_u64(), "{e}");
+    }
+}
+
+#[test]
+fn inspect_list_verify_and_version() {
+    let fx = Fixture::new();
+    let inspect = text(&ok(std::process::Command::new(&fx.artifact).arg("--inspect")).stdout);
+    assert!(
+        inspect.contains("app:        mysite") && inspect.contains("greet 1.0"),
+        "{inspect}"
+    );
+    let list = text(&ok(std::process::Command::new(&fx.artifact).arg("--list")).stdout);
+    assert!(list.contains("static.in/0/font.css"), "{list}");
+    let verify = text(&ok(std::process::Command::new(&fx.artifact).arg("--verify")).stdout);
+    assert!(verify.starts_with("ok: "), "{verify}");
+    let verify = text(&ok(wheelsfx().arg("verify").arg(&fx.artifact)).stdout);
+    assert!(verify.starts_with("ok: "), "{verify}");
+    let version = text(&ok(std::process::Command::new(&fx.artifact).arg("--version")).stdout);
+    assert!(
+        version.starts_with("mysite ") && version.contains("wheelsfx stub"),
+        "{version}"
+    );
+}

@@ -1,0 +1,132 @@
+//! Refusals: each is one clear sentence with its own exit code, and DEST is never created.
+
+use crate::support::*;
+use crate::{standard_wheels, Fixture};
+use std::process::Command;
+
+#[test]
+fn an_existing_dest_is_refused_unless_forced() {
+    let fx = Fixture::new();
+    let py = &pythons()[0];
+    let dest = fx.dest("exists");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("old-release"), "x").unwrap();
+    let out = fx.run(&["-d", dest.to_str().unwrap()]);
+    refused(&out, 6, "already exists");
+    assert!(dest.join("old-release").exists());
+    fx.deploy(&dest, &py.path, &["--force"]);
+    assert!(!dest.join("old-release").exists() && dest.join("venv/bin/python").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leftovers.iter().all(|n| !n.to_string_lossy().contains("stage") && !n.to_string_lossy().contains("old")), "{leftovers:?}");
+}
+
+#[test]
+fn no_fitting_interpreter_is_refused_before_writing() {
+    let mut wheels = standard_wheels();
+    let mut future = WheelSpec::new("futureonly", "1.0").file("futureonly.py", "");
+    future.tag = "cp399-cp399-manylinux_2_17_x86_64";
+    wheels.push(future);
+    let fx = Fixture::with_wheels(wheels);
+    let dest = fx.dest("never");
+    let out = fx.run(&["-d", dest.to_str().unwrap()]);
+    refused(
+        &out,
+        4,
+        "futureonly-1.0-cp399-cp399-manylinux_2_17_x86_64.whl",
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("python3.99: not found on PATH") && err.contains("python3"),
+        "interpreters tried are listed: {err}"
+    );
+    assert!(
+        !dest.exists() && !dest.parent().unwrap().exists(),
+        "nothing may be written"
+    );
+
+    let mut old = WheelSpec::new("needsnew", "1.0").file("needsnew.py", "");
+    old.requires_python = Some(">=4.0");
+    let fx = Fixture::with_wheels(vec![old]);
+    refused(
+        &fx.run(&["-d", fx.dest("never").to_str().unwrap()]),
+        4,
+        "Requires-Python >=4.0",
+    );
+}
+
+#[test]
+fn a_corrupt_artifact_is_refused_and_dest_untouched() {
+    let fx = Fixture::new();
+    let bytes = std::fs::read(&fx.artifact).unwrap();
+    // A flipped bit inside a stored wheel: the zip still opens, the sha256 does not match.
+    let (start, len) = {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(&fx.artifact).unwrap()).unwrap();
+        let f = z.by_name("wheels/greet-1.0-py3-none-any.whl").unwrap();
+        (
+            f.data_start().unwrap() as usize,
+            f.compressed_size() as usize,
+        )
+    };
+    let mut flipped = bytes.clone();
+    flipped[start + len / 2] ^= 0x10;
+    let bad = fx.dir.path().join("flipped.sfx");
+    write_exe(&bad, &flipped);
+    let dest = fx.dest("corrupt");
+    let out = Command::new(&bad)
+        .arg("-d")
+        .arg(&dest)
+        .args(["--installer", "pip"])
+        .output()
+        .unwrap();
+    refused(&out, 3, "entry wheels/greet-1.0-py3-none-any.whl");
+    assert!(!dest.exists());
+    refused(
+        &Command::new(&bad).arg("--verify").output().unwrap(),
+        3,
+        "greet-1.0",
+    );
+
+    let truncated = fx.dir.path().join("truncated.sfx");
+    write_exe(&truncated, &bytes[..bytes.len() - 100]);
+    refused(
+        &Command::new(&truncated)
+            .arg("-d")
+            .arg(&dest)
+            .output()
+            .unwrap(),
+        3,
+        "truncated or damaged",
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
+fn bad_usage_is_exit_2() {
+    let fx = Fixture::new();
+    refused(&fx.run(&[]), 2, "pass -d DEST");
+    refused(&fx.run(&["--bogus"]), 2, "--bogus");
+    let env = fx.dir.path().join("env.json");
+    std::fs::write(&env, r#"{"A": 1}"#).unwrap();
+    let dest = fx.dest("x");
+    refused(
+        &fx.run(&[
+            "-d",
+            dest.to_str().unwrap(),
+            "--env-file",
+            env.to_str().unwrap(),
+        ]),
+        2,
+        "values are all strings",
+    );
+    assert!(!dest.exists());
+}
+
+fn write_exe(path: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -1,0 +1,233 @@
+//! Test support: real wheels written by the tests themselves (no network), the real
+//! `wheelsfx` binary, real interpreters.
+
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use zip::write::SimpleFileOptions;
+
+pub fn wheelsfx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wheelsfx"))
+}
+
+/// A wheel to write: files under the root, plus the dist-info that makes it a wheel.
+pub struct WheelSpec {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub tag: &'static str,
+    pub purelib: bool,
+    pub files: Vec<(String, Vec<u8>)>,
+    pub entry_points: Option<&'static str>,
+    pub requires_python: Option<&'static str>,
+}
+
+impl WheelSpec {
+    pub fn new(name: &'static str, version: &'static str) -> WheelSpec {
+        WheelSpec {
+            name,
+            version,
+            tag: "py3-none-any",
+            purelib: true,
+            files: Vec::new(),
+            entry_points: None,
+            requires_python: None,
+        }
+    }
+
+    pub fn file(mut self, path: &str, text: &str) -> WheelSpec {
+        self.files
+            .push((path.to_string(), text.as_bytes().to_vec()));
+        self
+    }
+
+    pub fn file_name(&self) -> String {
+        format!("{}-{}-{}.whl", self.name, self.version, self.tag)
+    }
+
+    /// Writes the wheel into `dir`, RECORD hashes and all, and returns its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let dist_info = format!("{}-{}.dist-info", self.name, self.version);
+        let mut files = self.files.clone();
+        let mut metadata = format!(
+            "Metadata-Version: 2.1\nName: {}\nVersion: {}\n",
+            self.name, self.version
+        );
+        if let Some(rp) = self.requires_python {
+            metadata.push_str(&format!("Requires-Python: {rp}\n"));
+        }
+        files.push((format!("{dist_info}/METADATA"), metadata.into_bytes()));
+        let wheel = format!(
+            "Wheel-Version: 1.0\nGenerator: wheelsfx-tests\nRoot-Is-Purelib: {}\nTag: {}\n",
+            self.purelib, self.tag
+        );
+        files.push((format!("{dist_info}/WHEEL"), wheel.into_bytes()));
+        if let Some(ep) = self.entry_points {
+            files.push((
+                format!("{dist_info}/entry_points.txt"),
+                ep.as_bytes().to_vec(),
+            ));
+        }
+        let mut record = String::new();
+        for (path, data) in &files {
+            record.push_str(&format!(
+                "{path},sha256={},{}\n",
+                b64(&Sha256::digest(data)),
+                data.len()
+            ));
+        }
+        record.push_str(&format!("{dist_info}/RECORD,,\n"));
+        files.push((format!("{dist_info}/RECORD"), record.into_bytes()));
+
+        let path = dir.join(self.file_name());
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (name, data) in &files {
+            zip.start_file(name.as_str(), SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(data).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    s
+}
+
+/// pip and setuptools wheels for the pip installer, fetched by tests/run.sh (or .ci/run) into
+/// $WHEELSFX_TEST_BOOTSTRAP; tests cannot download them themselves.
+pub fn bootstrap_dir() -> PathBuf {
+    let dir = std::env::var_os("WHEELSFX_TEST_BOOTSTRAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wheelsfx-test/bootstrap")
+        });
+    let has = |p: &str| {
+        std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(p))
+            })
+            .unwrap_or(false)
+    };
+    assert!(
+        has("pip-") && has("setuptools-"),
+        "no pip/setuptools wheels in {}: run tests/run.sh, which fetches them",
+        dir.display()
+    );
+    dir
+}
+
+/// An interpreter under test: a label and the real binary.
+#[derive(Clone, Debug)]
+pub struct Python {
+    pub label: String,
+    pub path: PathBuf,
+    pub minor: u32,
+}
+
+/// python3 from PATH, and every CPython 3.8+ that `pyenv versions` lists (the real binaries,
+/// not the shims). Prints why pyenv interpreters are skipped when there is no pyenv.
+pub fn pythons() -> Vec<Python> {
+    let mut out = Vec::new();
+    let real = |p: &str| -> Option<PathBuf> {
+        let o = Command::new(p)
+            .args([
+                "-c",
+                "import os,sys; print(os.path.realpath(sys.executable))",
+            ])
+            .output()
+            .ok()?;
+        o.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    };
+    if let Some(p) = real("python3") {
+        out.push(Python {
+            label: "python3".into(),
+            minor: minor_of(&p),
+            path: p,
+        });
+    }
+    let Ok(o) = Command::new("pyenv").args(["versions", "--bare"]).output() else {
+        println!("skipping pyenv interpreters: pyenv is not installed");
+        return out;
+    };
+    for v in String::from_utf8_lossy(&o.stdout).lines().map(str::trim) {
+        let mut parts = v.split('.');
+        let (Some("3"), Some(minor)) = (
+            parts.next(),
+            parts.next().and_then(|m| m.parse::<u32>().ok()),
+        ) else {
+            continue;
+        };
+        if minor < 8 || v.contains('/') {
+            continue;
+        }
+        let prefix = Command::new("pyenv").args(["prefix", v]).output().unwrap();
+        let bin = PathBuf::from(String::from_utf8_lossy(&prefix.stdout).trim()).join("bin/python3");
+        if let Some(p) = real(bin.to_str().unwrap()) {
+            if !out.iter().any(|x: &Python| x.path == p) {
+                out.push(Python {
+                    label: format!("pyenv {v}"),
+                    minor,
+                    path: p,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn minor_of(p: &Path) -> u32 {
+    let o = Command::new(p)
+        .args(["-c", "import sys; print(sys.version_info[1])"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+/// Runs a command, returning its output; panics with both streams when it fails.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts a refusal: the exit code, a message containing `needle`, and no panic.
+pub fn refused(out: &Output, code: i32, needle: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "wanted exit {code}; stderr:\n{err}"
+    );
+    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "a panic:\n{err}"
+    );
+}
