@@ -41,6 +41,7 @@ impl Payload {
         let shown = path.display();
         let file = File::open(path)
             .map_err(|e| PayloadError::Io(format!("cannot open the artifact {shown}: {e}")))?;
+        check_ends_with_eocd(&file).map_err(|m| corrupt(path, &m))?;
         let mut archive = ZipArchive::new(file).map_err(|e| {
             PayloadError::Corrupt(format!(
                 "{shown} has no readable zip payload ({e}): the artifact is truncated or damaged; download it again"
@@ -126,6 +127,23 @@ fn corrupt(path: &Path, msg: &str) -> PayloadError {
         "{} is not a valid wheelsfx artifact: {msg}; download or rebuild it",
         path.display()
     ))
+}
+
+/// The packer ends every artifact with an end-of-central-directory record and no comment.
+/// Anything else means the file was cut short or had data appended; checking this first
+/// also stops a zip reader from settling on the EOCD of a wheel stored inside.
+fn check_ends_with_eocd(file: &File) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    const EOCD_LEN: u64 = 22;
+    let len = file.metadata().map_err(|e| format!("cannot read its size ({e})"))?.len();
+    let mut tail = [0u8; EOCD_LEN as usize];
+    if len < EOCD_LEN || file.read_exact_at(&mut tail, len - EOCD_LEN).is_err() {
+        return Err("it is too short to hold a payload (truncated or damaged)".into());
+    }
+    if tail[..4] != [0x50, 0x4b, 0x05, 0x06] || tail[20..] != [0, 0] {
+        return Err("it does not end with its zip payload's directory: it is truncated or damaged, or has data appended".into());
+    }
+    Ok(())
 }
 
 fn read_manifest(archive: &mut ZipArchive<File>) -> Result<Manifest, String> {

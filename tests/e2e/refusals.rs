@@ -99,7 +99,7 @@ fn a_corrupt_artifact_is_refused_and_dest_untouched() {
             .output()
             .unwrap(),
         3,
-        "truncated or damaged",
+        "truncated or damaged, or has data appended",
     );
     assert!(!dest.exists());
 }
