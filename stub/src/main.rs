@@ -4,6 +4,7 @@
 //! locate -> verify -> target -> stage -> unpack -> venv -> install -> wire -> commit.
 
 mod commit;
+mod compile;
 mod error;
 mod install;
 mod locate;
@@ -37,7 +38,7 @@ struct Cli {
     #[arg(long, value_name = "PATH_OR_NAME")]
     python: Option<String>,
     /// How to install the wheels
-    #[arg(long, value_enum, default_value = "pip")]
+    #[arg(long, value_enum, default_value = "native")]
     installer: Installer,
     /// Replace an existing DEST (atomically: the old release is swapped out whole)
     #[arg(long)]
@@ -192,21 +193,30 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     say.step("unpack");
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
-    match cli.installer {
+    // Bootstrap pip/setuptools first; an app wheel with the very same file is not repeated.
+    let mut all = target.bootstrap.clone();
+    all.extend(
+        target
+            .wheels
+            .iter()
+            .filter(|w| !target.bootstrap.iter().any(|b| b.file == w.file))
+            .cloned(),
+    );
+    let installed = match cli.installer {
+        Installer::Native => Some(install::native::install(
+            &mut payload,
+            &stage,
+            &layout,
+            &target.python.xy(),
+            &all,
+        )?),
         Installer::Pip => {
-            let mut all = target.bootstrap.clone();
-            all.extend(
-                target
-                    .wheels
-                    .iter()
-                    .filter(|w| !target.bootstrap.iter().any(|b| b.file == w.file))
-                    .cloned(),
-            );
             unpack::wheels(&mut payload, &stage, &all)?;
             install::pip::install(&stage, &target.bootstrap, &target.wheels, !cli.no_compile)?;
             wire::relocate_scripts(&stage, &layout)?;
+            None
         }
-    }
+    };
     say.step("install");
     wire::wire(&stage, &layout, &app)?;
     if let Some(text) = env_json {
@@ -214,6 +224,18 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             .ctx(|| "cannot write environment.json".into())?;
     }
     say.step("wire");
+    // pip compiles as it installs; the native installer leaves it to this step.
+    if let (Some(installed), Some(tag), false) =
+        (&installed, &target.python.cache_tag, cli.no_compile)
+    {
+        compile::compile(
+            &stage.path("venv/bin/python"),
+            &stage.path(&layout.site_packages),
+            tag,
+            installed,
+        )?;
+        say.step("compile");
+    }
     let receipt = receipt(cli, &stage, &payload.manifest, &target, &say);
     commit::commit(&mut stage, &payload.manifest, &receipt)?;
     say.line(&format!(

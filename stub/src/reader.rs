@@ -135,7 +135,10 @@ fn corrupt(path: &Path, msg: &str) -> PayloadError {
 fn check_ends_with_eocd(file: &File) -> Result<(), String> {
     use std::os::unix::fs::FileExt;
     const EOCD_LEN: u64 = 22;
-    let len = file.metadata().map_err(|e| format!("cannot read its size ({e})"))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read its size ({e})"))?
+        .len();
     let mut tail = [0u8; EOCD_LEN as usize];
     if len < EOCD_LEN || file.read_exact_at(&mut tail, len - EOCD_LEN).is_err() {
         return Err("it is too short to hold a payload (truncated or damaged)".into());

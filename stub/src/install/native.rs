@@ -1,0 +1,504 @@
+//! The native installer: every chosen wheel installed straight out of the artifact, in
+//! parallel, following the binary distribution format. Each file is inflated once, written
+//! once to its final place, and checked against the wheel's RECORD on the way.
+//!
+//! 1. plan (parallel per wheel): check the wheel's sha256 against the manifest, read its
+//!    dist-info (WHEEL, RECORD, entry points), map every entry to its destination;
+//! 2. make every directory once, parents first;
+//! 3. extract (parallel per file), hashing each file against RECORD;
+//! 4. finish each wheel: launchers, INSTALLER, REQUESTED, RECORD.
+
+use super::scripts::{self, EntryPoint};
+use super::slice::FileSlice;
+use crate::error::{Code, Context, Fail, Result};
+use crate::stage::Stage;
+use crate::venv::VenvLayout;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wheelsfx_payload::digest::hex;
+use wheelsfx_payload::layout::check_entry_name;
+use wheelsfx_payload::manifest::Wheel;
+use wheelsfx_payload::reader::Payload;
+use wheelsfx_payload::record::{self, b64_urlsafe_nopad};
+use wheelsfx_payload::wheelname::normalize;
+use zip::ZipArchive;
+
+/// What the compile step needs to know about one installed wheel.
+pub struct Installed {
+    /// The wheel's `.dist-info` directory in staging (its RECORD gets the .pyc lines).
+    pub dist_info: PathBuf,
+    /// Its `.py` files in site-packages, in staging.
+    pub py_files: Vec<PathBuf>,
+}
+
+/// Where things go in the venv, with DEST's final interpreter for shebangs.
+struct Ctx {
+    site: PathBuf,
+    venv: PathBuf,
+    xy: String,
+    python: String,
+}
+
+/// One file of one wheel, planned.
+struct Task {
+    wheel: usize,
+    index: usize,
+    dest: PathBuf,
+    /// Its path in the installed RECORD (relative to site-packages).
+    record_path: String,
+    /// sha256 (urlsafe b64) and size from the wheel's RECORD.
+    expect: Option<(String, u64)>,
+    mode: u32,
+    /// A `.data/scripts/` file: `#!python` gets rewritten.
+    script: bool,
+}
+
+struct WheelPlan {
+    file: String,
+    archive: ZipArchive<FileSlice>,
+    dist_info: String,
+    entry_points: Vec<EntryPoint>,
+}
+
+pub fn install(
+    payload: &mut Payload,
+    stage: &Stage,
+    layout: &VenvLayout,
+    xy: &str,
+    wheels: &[Wheel],
+) -> Result<Vec<Installed>> {
+    let ctx = Ctx {
+        site: stage.path(&layout.site_packages),
+        venv: stage.path("venv"),
+        xy: xy.to_string(),
+        python: stage
+            .final_path("venv/bin/python")
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let mut ranges = Vec::with_capacity(wheels.len());
+    for w in wheels {
+        match payload.stored_range(&w.file)? {
+            Some(r) => ranges.push(r),
+            None => {
+                return Err(corrupt(
+                    &w.file,
+                    "is compressed inside the artifact; wheels must be stored",
+                ))
+            }
+        }
+    }
+    let file = Arc::new(
+        File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?,
+    );
+    let planned: Vec<(WheelPlan, Vec<Task>)> = wheels
+        .par_iter()
+        .zip(&ranges)
+        .enumerate()
+        .map(|(i, (w, &(start, len)))| {
+            plan_wheel(
+                i,
+                w,
+                FileSlice::new(file.clone(), start, len),
+                &file,
+                start,
+                &ctx,
+            )
+        })
+        .collect::<Result<_>>()?;
+    let (plans, tasks): (Vec<WheelPlan>, Vec<Vec<Task>>) = planned.into_iter().unzip();
+    let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
+    make_dirs(&tasks, &ctx)?;
+    let lines: Vec<(usize, String)> = tasks
+        .par_iter()
+        .map(|t| extract(&plans[t.wheel], t, &ctx).map(|line| (t.wheel, line)))
+        .collect::<Result<_>>()?;
+    let mut per_wheel: Vec<Vec<String>> = vec![Vec::new(); plans.len()];
+    for (w, line) in lines {
+        per_wheel[w].push(line);
+    }
+    plans
+        .iter()
+        .zip(per_wheel)
+        .enumerate()
+        .map(|(i, (plan, records))| {
+            let py_files = tasks
+                .iter()
+                .filter(|t| {
+                    t.wheel == i && t.dest.starts_with(&ctx.site) && t.record_path.ends_with(".py")
+                })
+                .map(|t| t.dest.clone())
+                .collect();
+            finish(plan, records, &ctx).map(|dist_info| Installed {
+                dist_info,
+                py_files,
+            })
+        })
+        .collect()
+}
+
+fn corrupt(wheel: &str, what: &str) -> Fail {
+    Fail::new(
+        Code::CorruptArtifact,
+        format!("wheel {wheel} {what}; the artifact cannot be trusted, rebuild it"),
+    )
+}
+
+/// Step 1 for one wheel.
+fn plan_wheel(
+    i: usize,
+    w: &Wheel,
+    slice: FileSlice,
+    file: &File,
+    start: u64,
+    ctx: &Ctx,
+) -> Result<(WheelPlan, Vec<Task>)> {
+    check_sha256(file, start, w)?;
+    let name = w.file.rsplit('/').next().unwrap_or(&w.file).to_string();
+    let mut archive = ZipArchive::new(slice)
+        .map_err(|e| corrupt(&name, &format!("is not a readable zip ({e})")))?;
+    let dist_info = find_dist_info(&archive, w).map_err(|m| corrupt(&name, &m))?;
+    let wheel_meta =
+        read_text(&mut archive, &format!("{dist_info}/WHEEL")).map_err(|m| corrupt(&name, &m))?;
+    check_wheel_version(&wheel_meta).map_err(|m| Fail::install(format!("wheel {name}: {m}")))?;
+    let record_text =
+        read_text(&mut archive, &format!("{dist_info}/RECORD")).map_err(|m| corrupt(&name, &m))?;
+    let mut record = parse_record(&record_text).map_err(|m| corrupt(&name, &m))?;
+    let mut entry_points = match archive.index_for_name(&format!("{dist_info}/entry_points.txt")) {
+        Some(_) => {
+            let text = read_text(&mut archive, &format!("{dist_info}/entry_points.txt"))
+                .map_err(|m| corrupt(&name, &m))?;
+            scripts::parse_entry_points(&text)
+                .map_err(|m| Fail::install(format!("wheel {name}: {m}")))?
+        }
+        None => Vec::new(),
+    };
+    if normalize(&w.distribution) == "pip" {
+        scripts::add_versioned_pip(&mut entry_points, &ctx.xy);
+    }
+    let data_dir = format!("{}.data/", dist_info.trim_end_matches(".dist-info"));
+    let mut tasks = Vec::new();
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| corrupt(&name, &format!("has an unreadable entry ({e})")))?;
+        let path = std::str::from_utf8(entry.name_raw())
+            .map_err(|_| corrupt(&name, "has an entry name that is not UTF-8"))?
+            .to_string();
+        if path.ends_with('/') {
+            continue;
+        }
+        check_entry_name(&path)
+            .map_err(|why| corrupt(&name, &format!("has an entry {path:?} that {why}")))?;
+        if entry.is_symlink() {
+            return Err(corrupt(&name, &format!("has a symlink entry {path}")));
+        }
+        let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        drop(entry);
+        let is_record = path == format!("{dist_info}/RECORD");
+        let is_signature =
+            path == format!("{dist_info}/RECORD.jws") || path == format!("{dist_info}/RECORD.p7s");
+        if is_record {
+            continue; // rewritten for the installed paths in `finish`
+        }
+        let expect = match record.remove(&path) {
+            Some(e) => e,
+            None if is_signature => None,
+            None => {
+                return Err(corrupt(
+                    &name,
+                    &format!("has {path}, which its RECORD does not list"),
+                ))
+            }
+        };
+        let (dest, record_path, script) = destination(&path, &data_dir, w, ctx)
+            .map_err(|m| Fail::install(format!("wheel {name}: {m}")))?;
+        let mode = if exec || script { 0o755 } else { 0o644 };
+        tasks.push(Task {
+            wheel: i,
+            index,
+            dest,
+            record_path,
+            expect,
+            mode,
+            script,
+        });
+    }
+    let own_record = format!("{dist_info}/RECORD");
+    if let Some(missing) = record
+        .keys()
+        .find(|p| **p != own_record && !p.ends_with('/'))
+    {
+        return Err(corrupt(
+            &name,
+            &format!("lists {missing} in its RECORD, but has no such file"),
+        ));
+    }
+    Ok((
+        WheelPlan {
+            file: name,
+            archive,
+            dist_info,
+            entry_points,
+        },
+        tasks,
+    ))
+}
+
+/// The whole wheel against the manifest: read once through sha256 (it is in the page cache
+/// for the extraction that follows).
+fn check_sha256(file: &File, start: u64, w: &Wheel) -> Result<()> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < w.size {
+        let n = ((w.size - done) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], start + done)
+            .map_err(|e| corrupt(&w.file, &format!("cannot be read ({e})")))?;
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    if hex(&h.finalize()) != w.sha256 {
+        return Err(corrupt(
+            &w.file,
+            "does not match its sha256 in the manifest",
+        ));
+    }
+    Ok(())
+}
+
+/// The one top-level `NAME-VERSION.dist-info` whose name and version match the wheel's.
+fn find_dist_info(
+    archive: &ZipArchive<FileSlice>,
+    w: &Wheel,
+) -> std::result::Result<String, String> {
+    let dirs: BTreeSet<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok())
+        .filter_map(|n| n.split_once('/').map(|(d, _)| d.to_string()))
+        .filter(|d| d.ends_with(".dist-info"))
+        .collect();
+    let [dir] = dirs.iter().collect::<Vec<_>>()[..] else {
+        return Err(format!(
+            "has {} top-level .dist-info directories; a wheel has exactly one",
+            dirs.len()
+        ));
+    };
+    let stem = dir.trim_end_matches(".dist-info");
+    let (dist, version) = stem
+        .rsplit_once('-')
+        .ok_or_else(|| format!("has a malformed dist-info name {dir}"))?;
+    if normalize(dist) != normalize(&w.distribution) || normalize(version) != normalize(&w.version)
+    {
+        return Err(format!(
+            "has {dir}, which does not match {} {}",
+            w.distribution, w.version
+        ));
+    }
+    Ok(dir.clone())
+}
+
+fn read_text(
+    archive: &mut ZipArchive<FileSlice>,
+    name: &str,
+) -> std::result::Result<String, String> {
+    let mut f = archive
+        .by_name(name)
+        .map_err(|_| format!("has no {name}"))?;
+    let mut s = String::new();
+    (&mut f)
+        .take(64 << 20)
+        .read_to_string(&mut s)
+        .map_err(|e| format!("has an unreadable {name} ({e})"))?;
+    Ok(s)
+}
+
+fn check_wheel_version(wheel_meta: &str) -> std::result::Result<(), String> {
+    let version = wheel_meta
+        .lines()
+        .find_map(|l| l.strip_prefix("Wheel-Version:"))
+        .map(str::trim)
+        .ok_or("its WHEEL file has no Wheel-Version")?;
+    match version.split('.').next() {
+        Some("1") => Ok(()),
+        _ => Err(format!(
+            "Wheel-Version {version} is not one this installer reads (1.x)"
+        )),
+    }
+}
+
+type RecordMap = HashMap<String, Option<(String, u64)>>;
+
+/// RECORD rows: path -> (sha256 as urlsafe b64, size); rows with no hash (RECORD itself,
+/// .pyc files) map to None.
+fn parse_record(text: &str) -> std::result::Result<RecordMap, String> {
+    let mut out = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields = split_csv(line);
+        let [path, hash, size] = &fields[..] else {
+            return Err(format!(
+                "has a RECORD row that is not path,hash,size: {line:?}"
+            ));
+        };
+        let expect = if hash.is_empty() {
+            None
+        } else {
+            let digest = hash.strip_prefix("sha256=").ok_or_else(|| {
+                format!("RECORD hashes {path} with {hash:.10}…; only sha256 is accepted")
+            })?;
+            let size = size
+                .parse()
+                .map_err(|_| format!("RECORD gives {path} a bad size {size:?}"))?;
+            Some((digest.to_string(), size))
+        };
+        out.insert(path.clone(), expect);
+    }
+    Ok(out)
+}
+
+/// A CSV row as Python's csv module writes RECORD (quotes only around fields that need them).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                fields.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(String::new()),
+            (c, _) => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+/// Where a wheel entry goes, its RECORD path, and whether it is a `.data/scripts/` file.
+fn destination(
+    path: &str,
+    data_dir: &str,
+    w: &Wheel,
+    ctx: &Ctx,
+) -> std::result::Result<(PathBuf, String, bool), String> {
+    let Some(rest) = path.strip_prefix(data_dir) else {
+        return Ok((ctx.site.join(path), path.to_string(), false));
+    };
+    let (key, rest) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("{path} is not inside a .data scheme directory"))?;
+    let (dest, script) = match key {
+        "purelib" | "platlib" => return Ok((ctx.site.join(rest), rest.to_string(), false)),
+        "scripts" => (ctx.venv.join("bin").join(rest), true),
+        "headers" => (
+            ctx.venv
+                .join(format!("include/site/python{}/{}", ctx.xy, w.distribution))
+                .join(rest),
+            false,
+        ),
+        "data" => (ctx.venv.join(rest), false),
+        other => return Err(format!("{path} uses the unknown .data scheme {other:?}")),
+    };
+    let rel = dest
+        .strip_prefix(&ctx.venv)
+        .expect("under the venv")
+        .to_string_lossy();
+    Ok((dest.clone(), format!("../../../{rel}"), script))
+}
+
+/// Step 2: every directory once, parents first, before the parallel writes.
+fn make_dirs(tasks: &[Task], ctx: &Ctx) -> Result<()> {
+    let dirs: BTreeSet<&Path> = tasks.iter().filter_map(|t| t.dest.parent()).collect();
+    for d in dirs {
+        std::fs::create_dir_all(d).ctx(|| format!("cannot create {}", d.display()))?;
+    }
+    std::fs::create_dir_all(ctx.venv.join("bin")).ctx(|| "cannot create venv/bin".into())
+}
+
+/// Step 3 for one file: inflate, check against RECORD, write; returns its RECORD line.
+fn extract(plan: &WheelPlan, t: &Task, ctx: &Ctx) -> Result<String> {
+    let mut archive = plan.archive.clone();
+    let mut entry = archive
+        .by_index(t.index)
+        .map_err(|e| corrupt(&plan.file, &format!("has an unreadable entry ({e})")))?;
+    let mut data = Vec::with_capacity(entry.size().min(64 << 20) as usize);
+    entry.read_to_end(&mut data).map_err(|e| {
+        corrupt(
+            &plan.file,
+            &format!("has a damaged entry {} ({e})", t.record_path),
+        )
+    })?;
+    drop(entry);
+    let digest = b64_urlsafe_nopad(&Sha256::digest(&data));
+    if let Some((want, size)) = &t.expect {
+        if *want != digest || *size != data.len() as u64 {
+            return Err(corrupt(
+                &plan.file,
+                &format!(
+                    "has {} whose content does not match its RECORD",
+                    t.record_path
+                ),
+            ));
+        }
+    }
+    let data = match t
+        .script
+        .then(|| scripts::rewrite_script(&data, &ctx.python))
+        .flatten()
+    {
+        Some(rewritten) => rewritten,
+        None => data,
+    };
+    write_file(&t.dest, &data, t.mode)?;
+    Ok(record::line(&t.record_path, &data))
+}
+
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .ctx(|| format!("cannot create {}", path.display()))?;
+    f.write_all(data)
+        .ctx(|| format!("cannot write {}", path.display()))
+}
+
+/// Step 4 for one wheel: launchers for its entry points, then INSTALLER, REQUESTED and the
+/// installed RECORD (which lists itself without a hash, as the spec asks).
+fn finish(plan: &WheelPlan, mut lines: Vec<String>, ctx: &Ctx) -> Result<PathBuf> {
+    for ep in &plan.entry_points {
+        let text = scripts::launcher(ep, &ctx.python);
+        let path = ctx.venv.join("bin").join(&ep.name);
+        write_file(&path, text.as_bytes(), 0o755)?;
+        lines.push(record::line(
+            &format!("../../../bin/{}", ep.name),
+            text.as_bytes(),
+        ));
+    }
+    let dist_info = ctx.site.join(&plan.dist_info);
+    for (name, content) in [("INSTALLER", "wheelsfx\n"), ("REQUESTED", "")] {
+        write_file(&dist_info.join(name), content.as_bytes(), 0o644)?;
+        lines.push(record::line(
+            &format!("{}/{name}", plan.dist_info),
+            content.as_bytes(),
+        ));
+    }
+    lines.sort();
+    lines.push(format!(
+        "{},,",
+        record::csv_field(&format!("{}/RECORD", plan.dist_info))
+    ));
+    let mut text = lines.join("\n");
+    text.push('\n');
+    write_file(&dist_info.join("RECORD"), text.as_bytes(), 0o644)?;
+    Ok(dist_info)
+}
