@@ -13,8 +13,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("wheelsfx-stub");
     println!("cargo:rerun-if-env-changed=WHEELSFX_STUB");
     if let Ok(prebuilt) = env::var("WHEELSFX_STUB") {
-        std::fs::copy(&prebuilt, &out)
-            .unwrap_or_else(|e| panic!("cannot copy WHEELSFX_STUB={prebuilt}: {e}"));
+        std::fs::copy(&prebuilt, &out).unwrap_or_else(|e| panic!("cannot copy WHEELSFX_STUB={prebuilt}: {e}"));
         return;
     }
     let here = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -51,10 +51,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     let mut files = walk(app_dir, &app_name)?;
     for (i, dir) in args.extra_static.iter().enumerate() {
         if !dir.is_dir() {
-            return Err(format!(
-                "--extra-static {} is not a directory",
-                dir.display()
-            ));
+            return Err(format!("--extra-static {} is not a directory", dir.display()));
         }
         files.extend(walk(dir, &format!("{STATIC_DIR}{i}"))?);
     }
@@ -73,8 +70,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     let mut python_version = None;
     let mut scratch = None;
     if let Some(req) = &args.requirements {
-        let dir =
-            tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         pip::wheel_closure(&args.python, req, dir.path())?;
         python_version = Some(pip::python_version(&args.python)?);
         wheels.extend(wheels_in(dir.path())?);
@@ -107,19 +103,14 @@ fn walk(root: &Path, prefix: &str) -> Result<Vec<TreeFile>, String> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), prefix.to_string())];
     while let Some((dir, name)) = stack.pop() {
-        let rd =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let rd = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         for entry in rd.flatten() {
             let file_name = entry.file_name();
             let Some(file_name) = file_name.to_str() else {
-                return Err(format!(
-                    "{}: file names must be UTF-8",
-                    entry.path().display()
-                ));
+                return Err(format!("{}: file names must be UTF-8", entry.path().display()));
             };
             let path = entry.path();
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let child = format!("{name}/{file_name}");
             if meta.is_dir() {
                 if !SKIPPED_DIRS.contains(&file_name) {

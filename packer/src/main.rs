@@ -71,9 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => build(&args),
-        Command::Inspect { artifact, json } => {
-            open(&artifact).map(|p| inspect::inspect(&p.manifest, json))
-        }
+        Command::Inspect { artifact, json } => open(&artifact).map(|p| inspect::inspect(&p.manifest, json)),
         Command::Verify { artifact } => open(&artifact).and_then(|mut p| {
             let (n, bytes) = p.verify_all().map_err(fail)?;
             println!(

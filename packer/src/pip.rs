@@ -40,15 +40,10 @@ pub fn bootstrap_wheels(python: &str, version: Option<&str>) -> Result<PathBuf, 
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .ok_or("neither XDG_CACHE_HOME nor HOME is set; pass --bootstrap-wheels DIR")?;
-    let dir = cache
-        .join("wheelsfx/bootstrap")
-        .join(version.unwrap_or("any"));
+    let dir = cache.join("wheelsfx/bootstrap").join(version.unwrap_or("any"));
     let have = |name: &str| {
         std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with(name))
-            })
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with(name)))
             .unwrap_or(false)
     };
     if have("pip-") && have("setuptools-") {

@@ -42,10 +42,7 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         });
     }
     items.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    if let Some(w) = items
-        .windows(2)
-        .find(|w| w[0].entry.path == w[1].entry.path)
-    {
+    if let Some(w) = items.windows(2).find(|w| w[0].entry.path == w[1].entry.path) {
         return Err(format!(
             "two inputs would both be packed as {}; rename one",
             w[0].entry.path
@@ -88,11 +85,7 @@ fn check_one_per_target(wheels: &[WheelFile]) -> Result<(), String> {
     Ok(())
 }
 
-fn wheel_items(
-    wheels: &[WheelFile],
-    dir: &str,
-    items: &mut Vec<Item>,
-) -> Result<Vec<Wheel>, String> {
+fn wheel_items(wheels: &[WheelFile], dir: &str, items: &mut Vec<Item>) -> Result<Vec<Wheel>, String> {
     let mut out = Vec::new();
     for w in wheels {
         let source = Source::File(w.path.clone());
@@ -142,11 +135,7 @@ fn target(inputs: &Inputs) -> Target {
     if versions.is_empty() {
         versions.extend(inputs.python_version.clone());
     }
-    let key = |v: &String| {
-        v.split('.')
-            .map(|p| p.parse::<u32>().unwrap_or(0))
-            .collect::<Vec<_>>()
-    };
+    let key = |v: &String| v.split('.').map(|p| p.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>();
     versions.sort_by_key(|v| std::cmp::Reverse(key(v)));
     versions.dedup();
     tags.sort();
@@ -161,10 +150,8 @@ pub fn hash(source: &Source) -> Result<(String, u64), String> {
     let mut h = HashingWriter::default();
     match source {
         Source::File(p) => {
-            let mut f =
-                std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            std::io::copy(&mut f, &mut h)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let mut f = std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            std::io::copy(&mut f, &mut h).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
         }
         Source::Bytes(b) => {
             std::io::copy(&mut b.take(u64::MAX), &mut h).expect("hashing bytes cannot fail");

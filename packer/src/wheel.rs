@@ -27,8 +27,7 @@ impl WheelFile {
         let shown = path.display();
         let name = WheelName::parse(&file_name)?;
         let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-        let mut zip = zip::ZipArchive::new(file)
-            .map_err(|e| format!("{shown} is not a readable wheel (zip): {e}"))?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{shown} is not a readable wheel (zip): {e}"))?;
         let metadata_names: Vec<String> = zip
             .file_names()
             .filter_map(|n| n.ok().map(|n| n.into_owned()))
@@ -93,8 +92,7 @@ fn parse_headers(text: &str) -> Vec<(String, String)> {
 
 /// Every `*.whl` directly in `dir`, sorted by name.
 pub fn wheels_in(dir: &Path) -> Result<Vec<WheelFile>, String> {
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read wheel directory {}: {e}", dir.display()))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read wheel directory {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())

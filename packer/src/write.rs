@@ -29,13 +29,7 @@ pub fn write(plan: &Plan, output: &Path, mtime: u64) -> Result<(), String> {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!("cannot write {}: {e}", output.display()));
     }
-    std::fs::rename(&tmp, output).map_err(|e| {
-        format!(
-            "cannot rename {} to {}: {e}",
-            tmp.display(),
-            output.display()
-        )
-    })
+    std::fs::rename(&tmp, output).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), output.display()))
 }
 
 fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
@@ -80,15 +74,8 @@ fn zip_time(secs: u64) -> DateTime {
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
     let y = y.clamp(1980, 2107) as u16;
-    DateTime::from_date_and_time(
-        y,
-        m,
-        d,
-        (rem / 3600) as u8,
-        (rem / 60 % 60) as u8,
-        (rem % 60) as u8,
-    )
-    .unwrap_or_default()
+    DateTime::from_date_and_time(y, m, d, (rem / 3600) as u8, (rem / 60 % 60) as u8, (rem % 60) as u8)
+        .unwrap_or_default()
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).

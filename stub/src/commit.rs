@@ -17,11 +17,9 @@ pub fn commit(stage: &mut Stage, manifest: &Manifest, receipt: &serde_json::Valu
     }
     fs::create_dir_all(&meta).ctx(|| format!("cannot create {}", meta.display()))?;
     let manifest_json = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
-    fs::write(stage.path(MANIFEST), manifest_json)
-        .ctx(|| "cannot write the manifest copy".into())?;
+    fs::write(stage.path(MANIFEST), manifest_json).ctx(|| "cannot write the manifest copy".into())?;
     let receipt_json = serde_json::to_vec_pretty(receipt).expect("a receipt serialises");
-    fs::write(meta.join("receipt.json"), receipt_json)
-        .ctx(|| "cannot write the install receipt".into())?;
+    fs::write(meta.join("receipt.json"), receipt_json).ctx(|| "cannot write the install receipt".into())?;
     if fs::symlink_metadata(&stage.dest).is_ok() {
         // --force: swap atomically, then delete the old release from where the stage was.
         exchange(&stage.dir, &stage.dest)
@@ -29,15 +27,10 @@ pub fn commit(stage: &mut Stage, manifest: &Manifest, receipt: &serde_json::Valu
         stage.committed = true;
         let old = sibling(&stage.dest, "old");
         fs::rename(&stage.dir, &old).ctx(|| "cannot move the replaced release aside".into())?;
-        fs::remove_dir_all(&old)
-            .ctx(|| format!("cannot remove the replaced release at {}", old.display()))?;
+        fs::remove_dir_all(&old).ctx(|| format!("cannot remove the replaced release at {}", old.display()))?;
     } else {
-        fs::rename(&stage.dir, &stage.dest).ctx(|| {
-            format!(
-                "cannot rename the staging directory to {}",
-                stage.dest.display()
-            )
-        })?;
+        fs::rename(&stage.dir, &stage.dest)
+            .ctx(|| format!("cannot rename the staging directory to {}", stage.dest.display()))?;
         stage.committed = true;
     }
     Ok(())

@@ -43,9 +43,7 @@ pub fn compile(python: &Path, site: &Path, cache_tag: &str, installed: &[Install
         std::thread::spawn(move || stdin.write_all(&list));
     }
     for child in children {
-        let out = child
-            .wait_with_output()
-            .ctx(|| "byte-compiling failed".into())?;
+        let out = child.wait_with_output().ctx(|| "byte-compiling failed".into())?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             return Err(Fail::install(format!(

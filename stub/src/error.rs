@@ -23,10 +23,7 @@ pub type Result<T> = std::result::Result<T, Fail>;
 
 impl Fail {
     pub fn new(code: Code, msg: impl Into<String>) -> Fail {
-        Fail {
-            code,
-            msg: msg.into(),
-        }
+        Fail { code, msg: msg.into() }
     }
     pub fn usage(msg: impl Into<String>) -> Fail {
         Fail::new(Code::Usage, msg)

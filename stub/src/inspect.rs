@@ -4,10 +4,7 @@ use crate::manifest::Manifest;
 
 pub fn inspect(m: &Manifest, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(m).expect("a manifest serialises")
-        );
+        println!("{}", serde_json::to_string_pretty(m).expect("a manifest serialises"));
         return;
     }
     let total: u64 = m.entries.iter().map(|e| e.size).sum();
@@ -26,11 +23,7 @@ pub fn inspect(m: &Manifest, json: bool) {
         }
     );
     println!("tags:       {}", m.target.tags.join(" "));
-    println!(
-        "entries:    {} ({} bytes uncompressed)",
-        m.entries.len(),
-        total
-    );
+    println!("entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
     println!("digest:     sha256:{}", m.digest);
     println!("wheels ({}):", m.wheels.len());
     for w in &m.wheels {

@@ -66,15 +66,7 @@ mod tests {
 
     #[test]
     fn names_that_escape_are_refused() {
-        for bad in [
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a//b",
-            "a/./b",
-            "a\\b",
-            "",
-        ] {
+        for bad in ["/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a\\b", ""] {
             assert!(check_entry_name(bad).is_err(), "{bad}");
         }
         for good in ["a", "wheels/x.whl", "app/pkg/__init__.py", "static.in/0/"] {
@@ -86,10 +78,7 @@ mod tests {
     fn kinds_follow_names() {
         assert_eq!(entry_kind(MANIFEST), EntryKind::Manifest);
         assert_eq!(entry_kind("wheels/a-1-py3-none-any.whl"), EntryKind::Wheel);
-        assert_eq!(
-            entry_kind("bootstrap_wheels/pip.whl"),
-            EntryKind::BootstrapWheel
-        );
+        assert_eq!(entry_kind("bootstrap_wheels/pip.whl"), EntryKind::BootstrapWheel);
         assert_eq!(entry_kind("static.in/0/f.css"), EntryKind::Static);
         assert_eq!(entry_kind("loadenv.py"), EntryKind::SitePackages);
         assert_eq!(entry_kind("hello/hello/__init__.py"), EntryKind::App);

@@ -74,9 +74,7 @@ const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt or tampered a
 
 fn main() {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!(
-            "wheelsfx: internal error ({info}); nothing was installed at DEST. Please report this."
-        );
+        eprintln!("wheelsfx: internal error ({info}); nothing was installed at DEST. Please report this.");
         std::process::exit(70);
     }));
     let cli = Cli::parse();
@@ -105,7 +103,9 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
     }
     if !(cli.inspect || cli.list || cli.verify) {
         let Some(dest) = cli.dest.clone() else {
-            return Err(Fail::usage("nothing to do: pass -d DEST to install (or --inspect, --list, --verify; see --help)"));
+            return Err(Fail::usage(
+                "nothing to do: pass -d DEST to install (or --inspect, --list, --verify; see --help)",
+            ));
         };
         return install(&cli, &dest).map(Some);
     }
@@ -116,8 +116,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
         inspect::list(&payload.manifest);
     } else {
         let (n, bytes) = payload.verify_all()?;
-        let v =
-            json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest});
+        let v = json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest});
         if !cli.json {
             println!(
                 "ok: {n} entries, {bytes} bytes match the manifest (digest sha256:{})",
@@ -131,10 +130,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
 
 fn print_version() {
     let stub = env!("CARGO_PKG_VERSION");
-    match locate::artifact_path()
-        .ok()
-        .and_then(|p| verify::open(&p).ok())
-    {
+    match locate::artifact_path().ok().and_then(|p| verify::open(&p).ok()) {
         Some(p) => println!(
             "{} {} (wheelsfx stub {stub}, packed by {})",
             p.manifest.app.name,
@@ -156,8 +152,7 @@ struct Say {
 impl Say {
     fn step(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.timings
-            .push((name, now.duration_since(self.last).as_millis()));
+        self.timings.push((name, now.duration_since(self.last).as_millis()));
         self.last = now;
     }
     fn line(&self, msg: &str) {
@@ -220,14 +215,11 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     say.step("install");
     wire::wire(&stage, &layout, &app)?;
     if let Some(text) = env_json {
-        std::fs::write(stage.path("environment.json"), text)
-            .ctx(|| "cannot write environment.json".into())?;
+        std::fs::write(stage.path("environment.json"), text).ctx(|| "cannot write environment.json".into())?;
     }
     say.step("wire");
     // pip compiles as it installs; the native installer leaves it to this step.
-    if let (Some(installed), Some(tag), false) =
-        (&installed, &target.python.cache_tag, cli.no_compile)
-    {
+    if let (Some(installed), Some(tag), false) = (&installed, &target.python.cache_tag, cli.no_compile) {
         compile::compile(
             &stage.path("venv/bin/python"),
             &stage.path(&layout.site_packages),
@@ -246,13 +238,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     Ok(receipt)
 }
 
-fn receipt(
-    cli: &Cli,
-    stage: &Stage,
-    m: &wheelsfx_payload::manifest::Manifest,
-    t: &target::Target,
-    say: &Say,
-) -> Value {
+fn receipt(cli: &Cli, stage: &Stage, m: &wheelsfx_payload::manifest::Manifest, t: &target::Target, say: &Say) -> Value {
     let installed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -283,17 +269,11 @@ fn receipt(
 /// `--env-file` must be what loadenv accepts (a flat JSON object of strings), checked before
 /// anything is written.
 fn read_env_file(path: &Path) -> Result<Vec<u8>> {
-    let text = std::fs::read(path)
-        .map_err(|e| Fail::usage(format!("cannot read --env-file {}: {e}", path.display())))?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| {
-        Fail::usage(format!(
-            "--env-file {} is not valid JSON: {e}",
-            path.display()
-        ))
-    })?;
-    let ok = value
-        .as_object()
-        .is_some_and(|o| o.values().all(Value::is_string));
+    let text =
+        std::fs::read(path).map_err(|e| Fail::usage(format!("cannot read --env-file {}: {e}", path.display())))?;
+    let value: Value = serde_json::from_slice(&text)
+        .map_err(|e| Fail::usage(format!("--env-file {} is not valid JSON: {e}", path.display())))?;
+    let ok = value.as_object().is_some_and(|o| o.values().all(Value::is_string));
     if !ok {
         return Err(Fail::usage(format!(
             "--env-file {} must be a flat JSON object whose values are all strings",

@@ -63,11 +63,7 @@ pub struct Entry {
 
 impl Manifest {
     pub fn compute_digest(entries: &[Entry]) -> String {
-        entries_digest(
-            entries
-                .iter()
-                .map(|e| (e.path.as_str(), e.sha256.as_str(), e.size)),
-        )
+        entries_digest(entries.iter().map(|e| (e.path.as_str(), e.sha256.as_str(), e.size)))
     }
 
     pub fn entry(&self, path: &str) -> Option<&Entry> {
@@ -90,12 +86,7 @@ impl Manifest {
         for w in self.wheels.iter().chain(&self.bootstrap_wheels) {
             match self.entry(&w.file) {
                 Some(e) if e.sha256 == w.sha256 && e.size == w.size => {}
-                _ => {
-                    return Err(format!(
-                        "wheel {} is not listed as an entry with its hash",
-                        w.file
-                    ))
-                }
+                _ => return Err(format!("wheel {} is not listed as an entry with its hash", w.file)),
             }
         }
         Ok(())

@@ -5,9 +5,7 @@
 /// error, so a bad specifier is reported rather than silently ignored.
 pub fn allows(spec: &str, version: [u32; 3]) -> Result<bool, String> {
     for clause in spec.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        if !clause_allows(clause, version)
-            .ok_or_else(|| format!("cannot read Requires-Python clause {clause:?}"))?
-        {
+        if !clause_allows(clause, version).ok_or_else(|| format!("cannot read Requires-Python clause {clause:?}"))? {
             return Ok(false);
         }
     }
@@ -22,10 +20,7 @@ fn clause_allows(clause: &str, v: [u32; 3]) -> Option<bool> {
         Some(n) => (n, true),
         None => (rest, false),
     };
-    let want: Vec<u32> = num
-        .split('.')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
+    let want: Vec<u32> = num.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     if want.is_empty() || want.len() > 3 {
         return None;
     }

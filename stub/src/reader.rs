@@ -39,8 +39,7 @@ impl Payload {
     /// Opens the artifact at `path` and checks its structure (not yet its bytes).
     pub fn open(path: &Path) -> Result<Payload, PayloadError> {
         let shown = path.display();
-        let file = File::open(path)
-            .map_err(|e| PayloadError::Io(format!("cannot open the artifact {shown}: {e}")))?;
+        let file = File::open(path).map_err(|e| PayloadError::Io(format!("cannot open the artifact {shown}: {e}")))?;
         check_ends_with_eocd(&file).map_err(|m| corrupt(path, &m))?;
         let mut archive = ZipArchive::new(file).map_err(|e| {
             PayloadError::Corrupt(format!(
@@ -59,17 +58,11 @@ impl Payload {
 
     /// Streams `entry` (uncompressed) into `out`, checking its size and sha256 as it goes.
     /// On a mismatch `out` has received unverified bytes: callers write only into staging.
-    pub fn copy_verified(
-        &mut self,
-        entry: &Entry,
-        out: &mut dyn Write,
-    ) -> Result<(), PayloadError> {
-        let file = self.archive.by_name(&entry.path).map_err(|e| {
-            corrupt(
-                &self.path,
-                &format!("entry {} cannot be read: {e}", entry.path),
-            )
-        })?;
+    pub fn copy_verified(&mut self, entry: &Entry, out: &mut dyn Write) -> Result<(), PayloadError> {
+        let file = self
+            .archive
+            .by_name(&entry.path)
+            .map_err(|e| corrupt(&self.path, &format!("entry {} cannot be read: {e}", entry.path)))?;
         // One byte past the declared size reveals an entry that lies about its size.
         let mut reader = HashingReader::new(file.take(entry.size + 1));
         if let Err(e) = io::copy(&mut reader, out) {
@@ -79,10 +72,7 @@ impl Payload {
         if size != entry.size || sha != entry.sha256 {
             return Err(corrupt(
                 &self.path,
-                &format!(
-                    "entry {} does not match its sha256/size in the manifest",
-                    entry.path
-                ),
+                &format!("entry {} does not match its sha256/size in the manifest", entry.path),
             ));
         }
         Ok(())
@@ -144,7 +134,9 @@ fn check_ends_with_eocd(file: &File) -> Result<(), String> {
         return Err("it is too short to hold a payload (truncated or damaged)".into());
     }
     if tail[..4] != [0x50, 0x4b, 0x05, 0x06] || tail[20..] != [0, 0] {
-        return Err("it does not end with its zip payload's directory: it is truncated or damaged, or has data appended".into());
+        return Err(
+            "it does not end with its zip payload's directory: it is truncated or damaged, or has data appended".into(),
+        );
     }
     Ok(())
 }

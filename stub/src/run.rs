@@ -29,12 +29,8 @@ pub fn checked(cmd: &mut Command, what: &str) -> Result<Output> {
     if out.status.success() {
         return Ok(out);
     }
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(12)..].join("\n    ");
-    Err(Fail::install(format!(
-        "{what} failed ({}):\n    {tail}",
-        out.status
-    )))
+    Err(Fail::install(format!("{what} failed ({}):\n    {tail}", out.status)))
 }

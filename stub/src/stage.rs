@@ -61,8 +61,7 @@ impl Stage {
     pub fn prepare(dest: &Path, force: bool, wait: bool) -> Result<Stage> {
         let dest = absolute_dest(dest)?;
         let parent = dest.parent().expect("absolute_dest keeps a parent");
-        fs::create_dir_all(parent)
-            .ctx(|| format!("cannot create the parent directory {}", parent.display()))?;
+        fs::create_dir_all(parent).ctx(|| format!("cannot create the parent directory {}", parent.display()))?;
         let lock_path = sibling(&dest, "lock");
         let file = File::options()
             .create(true)
@@ -93,22 +92,20 @@ impl Stage {
         if fs::symlink_metadata(&dest).is_ok() && !force {
             return Err(Fail::new(
                 Code::DestExists,
-                format!("{} already exists; choose a new release directory, or pass --force to replace it", dest.display()),
+                format!(
+                    "{} already exists; choose a new release directory, or pass --force to replace it",
+                    dest.display()
+                ),
             ));
         }
         let dir = sibling(&dest, "stage");
         for stale in [&dir, &sibling(&dest, "old")] {
             if fs::symlink_metadata(stale).is_ok() {
-                fs::remove_dir_all(stale).ctx(|| {
-                    format!(
-                        "cannot remove {} left by an interrupted run",
-                        stale.display()
-                    )
-                })?;
+                fs::remove_dir_all(stale)
+                    .ctx(|| format!("cannot remove {} left by an interrupted run", stale.display()))?;
             }
         }
-        fs::create_dir(&dir)
-            .ctx(|| format!("cannot create the staging directory {}", dir.display()))?;
+        fs::create_dir(&dir).ctx(|| format!("cannot create the staging directory {}", dir.display()))?;
         Ok(Stage {
             dest,
             dir,

@@ -65,11 +65,7 @@ fn platforms(f: &TagFacts) -> Vec<String> {
     match f.libc {
         Libc::Glibc(2, minor) => {
             // manylinux_2_5 is the oldest for x86 (manylinux1); other arches start at 2_17.
-            let floor = if arch == "x86_64" || arch == "i686" {
-                5
-            } else {
-                17
-            };
+            let floor = if arch == "x86_64" || arch == "i686" { 5 } else { 17 };
             for m in (floor..=minor).rev() {
                 out.push(format!("manylinux_2_{m}_{arch}"));
                 let legacy = match m {

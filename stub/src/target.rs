@@ -172,18 +172,15 @@ pub fn query(path: &Path) -> std::result::Result<Interpreter, String> {
         let last = err.lines().last().unwrap_or("no output").trim().to_string();
         return Err(format!("not a usable Python 3 ({last})"));
     }
-    let mut python: Interpreter = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("unexpected answer to the interpreter query ({e})"))?;
+    let mut python: Interpreter =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("unexpected answer to the interpreter query ({e})"))?;
     python.invoked = path.to_path_buf();
     Ok(python)
 }
 
 /// For each distribution, the best-ranked wheel this interpreter accepts; or the names of
 /// the wheels (with their tags) that fit nowhere.
-fn fit(
-    m: &Manifest,
-    python: &Interpreter,
-) -> std::result::Result<(Vec<Wheel>, Vec<Wheel>), Vec<String>> {
+fn fit(m: &Manifest, python: &Interpreter) -> std::result::Result<(Vec<Wheel>, Vec<Wheel>), Vec<String>> {
     let tags = SupportedTags::new(&python.tag_facts());
     let mut misfits = Vec::new();
     let wheels = pick(&m.wheels, &tags, python, &mut misfits);
@@ -195,18 +192,10 @@ fn fit(
     }
 }
 
-fn pick(
-    all: &[Wheel],
-    tags: &SupportedTags,
-    python: &Interpreter,
-    misfits: &mut Vec<String>,
-) -> Vec<Wheel> {
+fn pick(all: &[Wheel], tags: &SupportedTags, python: &Interpreter, misfits: &mut Vec<String>) -> Vec<Wheel> {
     let mut by_dist: BTreeMap<String, Vec<&Wheel>> = BTreeMap::new();
     for w in all {
-        by_dist
-            .entry(normalize(&w.distribution))
-            .or_default()
-            .push(w);
+        by_dist.entry(normalize(&w.distribution)).or_default().push(w);
     }
     let mut chosen = Vec::new();
     for group in by_dist.values() {

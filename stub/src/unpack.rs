@@ -39,9 +39,7 @@ pub fn wheels(payload: &mut Payload, stage: &Stage, wheels: &[Wheel]) -> Result<
             .entry(&w.file)
             .cloned()
             .expect("manifest consistency was checked");
-        let name = Path::new(&w.file)
-            .file_name()
-            .expect("wheel entries have a file name");
+        let name = Path::new(&w.file).file_name().expect("wheel entries have a file name");
         let path = stage.path(WHEEL_DIR).join(name);
         write_entry(payload, &entry, &path)?;
         out.push(path);

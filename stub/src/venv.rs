@@ -28,8 +28,7 @@ pub fn create(stage: &Stage, python: &Interpreter, prompt: &str) -> Result<VenvL
     let venv = stage.path("venv");
     let bin = stage.path(&layout.bin);
     fs::create_dir_all(&bin).ctx(|| format!("cannot create {}", bin.display()))?;
-    fs::create_dir_all(stage.path(&layout.site_packages))
-        .ctx(|| "cannot create site-packages".into())?;
+    fs::create_dir_all(stage.path(&layout.site_packages)).ctx(|| "cannot create site-packages".into())?;
     fs::create_dir_all(venv.join("include")).ctx(|| "cannot create venv/include".into())?;
     // As `python -m venv` does on 64-bit POSIX, so tools that look in lib64 find the same tree.
     if python.is64 {
@@ -44,10 +43,7 @@ pub fn create(stage: &Stage, python: &Interpreter, prompt: &str) -> Result<VenvL
 /// `python` points at the real interpreter; `python3` and `pythonX.Y` at `python`.
 fn link_interpreters(bin: &Path, python: &Interpreter) -> Result<()> {
     symlink(&python.executable, bin.join("python")).ctx(|| "cannot link venv/bin/python".into())?;
-    for alias in [
-        format!("python{}", python.version[0]),
-        format!("python{}", python.xy()),
-    ] {
+    for alias in [format!("python{}", python.version[0]), format!("python{}", python.xy())] {
         symlink("python", bin.join(&alias)).ctx(|| format!("cannot link venv/bin/{alias}"))?;
     }
     Ok(())
@@ -71,12 +67,7 @@ fn write_pyvenv_cfg(venv: &Path, python: &Interpreter) -> Result<()> {
 /// The interpreter's own activate templates (from its `venv` package), filled in with DEST's
 /// final path. An interpreter without the `venv` package gets no activate scripts: nothing
 /// a deployment needs depends on them.
-fn install_activate_scripts(
-    stage: &Stage,
-    python: &Interpreter,
-    bin: &Path,
-    prompt: &str,
-) -> Result<()> {
+fn install_activate_scripts(stage: &Stage, python: &Interpreter, bin: &Path, prompt: &str) -> Result<()> {
     let Some(scripts) = &python.venv_scripts else {
         return Ok(());
     };

@@ -75,18 +75,13 @@ mod tests {
 
     #[test]
     fn parses_compressed_tags_and_builds() {
-        let w = WheelName::parse(
-            "psycopg2_binary-2.9.10-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-        )
-        .unwrap();
+        let w = WheelName::parse("psycopg2_binary-2.9.10-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+            .unwrap();
         assert_eq!(w.key(), "psycopg2-binary");
         assert_eq!(w.build.as_deref(), Some("1"));
         assert_eq!(
             w.tags,
-            [
-                "cp311-cp311-manylinux_2_17_x86_64",
-                "cp311-cp311-manylinux2014_x86_64"
-            ]
+            ["cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64"]
         );
         assert!(WheelName::parse("nope.whl").is_err());
         assert!(WheelName::parse("a-1-py3-none-any.zip").is_err());

@@ -16,8 +16,7 @@ pub fn wire(stage: &Stage, layout: &VenvLayout, app: &str) -> Result<()> {
     if let Ok(dir) = fs::read_dir(&support) {
         for entry in dir.flatten() {
             let to = site.join(entry.file_name());
-            fs::rename(entry.path(), &to)
-                .ctx(|| format!("cannot move {} into site-packages", to.display()))?;
+            fs::rename(entry.path(), &to).ctx(|| format!("cannot move {} into site-packages", to.display()))?;
         }
     }
     Ok(())
@@ -26,9 +25,7 @@ pub fn wire(stage: &Stage, layout: &VenvLayout, app: &str) -> Result<()> {
 /// `DEST/<app>` on sys.path, computed from sys.prefix at every start, so a release reached
 /// through a `current` symlink, or moved, still finds its own tree.
 fn write_app_pth(site: &Path, app: &str) -> Result<()> {
-    let text = format!(
-        "import os, sys; sys.path.append(os.path.join(os.path.dirname(sys.prefix), {app:?}))\n"
-    );
+    let text = format!("import os, sys; sys.path.append(os.path.join(os.path.dirname(sys.prefix), {app:?}))\n");
     let path = site.join(format!("{app}.pth"));
     fs::write(&path, text).ctx(|| format!("cannot write {}", path.display()))
 }
@@ -63,16 +60,12 @@ pub fn relocate_scripts(stage: &Stage, layout: &VenvLayout) -> Result<()> {
 }
 
 fn fix_records(site: &Path, changed: &[PathBuf]) -> Result<()> {
-    for entry in fs::read_dir(site)
-        .ctx(|| "cannot read site-packages".into())?
-        .flatten()
-    {
+    for entry in fs::read_dir(site).ctx(|| "cannot read site-packages".into())?.flatten() {
         let record = entry.path().join("RECORD");
         if !entry.file_name().to_string_lossy().ends_with(".dist-info") || !record.is_file() {
             continue;
         }
-        let text =
-            fs::read_to_string(&record).ctx(|| format!("cannot read {}", record.display()))?;
+        let text = fs::read_to_string(&record).ctx(|| format!("cannot read {}", record.display()))?;
         let mut out = String::with_capacity(text.len());
         let mut dirty = false;
         for line in text.lines() {

@@ -9,11 +9,7 @@ use std::process::Command;
 fn check_release(dest: &Path, py: &Python) {
     let python = dest.join("venv/bin/python");
     let site = dest.join(format!("venv/lib/python3.{}/site-packages", py.minor));
-    assert!(
-        site.join("mysite.pth").is_file(),
-        "{}: no mysite.pth",
-        py.label
-    );
+    assert!(site.join("mysite.pth").is_file(), "{}: no mysite.pth", py.label);
     assert!(
         site.join("loadenv.py").is_file() && site.join("loadenv-init.pth").is_file(),
         "{}: no loadenv",
@@ -24,10 +20,7 @@ fn check_release(dest: &Path, py: &Python) {
         "{}: no static.in/0",
         py.label
     );
-    assert!(
-        dest.join(".wheelsfx/receipt.json").is_file()
-            && dest.join(".wheelsfx/manifest.json").is_file()
-    );
+    assert!(dest.join(".wheelsfx/receipt.json").is_file() && dest.join(".wheelsfx/manifest.json").is_file());
     assert!(
         !dest.join("environment.json").exists(),
         "environment.json is the operator's, never shipped"
@@ -40,10 +33,8 @@ fn check_release(dest: &Path, py: &Python) {
         "{}",
         py.label
     );
-    let imported = ok(Command::new(&python).args([
-        "-c",
-        "import mysite, fastthing; print(mysite.NAME, fastthing.SPEED)",
-    ]));
+    let imported =
+        ok(Command::new(&python).args(["-c", "import mysite, fastthing; print(mysite.NAME, fastthing.SPEED)"]));
     assert_eq!(text(&imported.stdout).trim(), "mysite fast", "{}", py.label);
     let managed = ok(Command::new(&python).arg(dest.join("mysite/manage.py")));
     assert_eq!(text(&managed.stdout).trim(), "mysite", "{}", py.label);
@@ -67,11 +58,7 @@ fn check_release(dest: &Path, py: &Python) {
     );
 
     let check = ok(Command::new(&python).args(["-m", "pip", "check"]));
-    assert!(
-        text(&check.stdout).contains("No broken requirements"),
-        "{}",
-        py.label
-    );
+    assert!(text(&check.stdout).contains("No broken requirements"), "{}", py.label);
     std::fs::remove_file(dest.join("environment.json")).unwrap();
 }
 
@@ -87,11 +74,7 @@ fn deploys_with_every_interpreter() {
                 let dest = fx.dest(&format!("py3{}/releases/1", py.minor));
                 fx.deploy(&dest, &py.path, &["--installer", "pip"]);
                 check_release(&dest, py);
-                println!(
-                    "deployed and checked with {} ({})",
-                    py.label,
-                    py.path.display()
-                );
+                println!("deployed and checked with {} ({})", py.label, py.path.display());
             });
         }
     });
@@ -105,11 +88,7 @@ fn a_release_works_through_a_current_symlink_and_when_moved() {
     fx.deploy(&releases.join("1"), &py.path, &[]);
     let current = fx.dest("site/current");
     std::os::unix::fs::symlink(releases.join("1"), &current).unwrap();
-    std::fs::write(
-        current.join("environment.json"),
-        r#"{"GREETING": "via current"}"#,
-    )
-    .unwrap();
+    std::fs::write(current.join("environment.json"), r#"{"GREETING": "via current"}"#).unwrap();
     let out = ok(Command::new(current.join("venv/bin/python")).args([
         "-c",
         "import mysite, os, sys; print(os.environ['GREETING'], mysite.__file__)",
@@ -117,8 +96,7 @@ fn a_release_works_through_a_current_symlink_and_when_moved() {
     let out = text(&out.stdout);
     assert!(out.starts_with("via current "), "{out}");
     assert!(
-        out.trim()
-            .ends_with("site/current/mysite/mysite/__init__.py"),
+        out.trim().ends_with("site/current/mysite/mysite/__init__.py"),
         "app not found through current: {out}"
     );
 
@@ -149,11 +127,7 @@ fn a_malformed_environment_json_is_one_clear_line() {
         std::fs::write(dest.join("environment.json"), content).unwrap();
         let out = ok(Command::new(dest.join("venv/bin/python")).args(["-c", "print('started')"]));
         let err = text(&out.stderr);
-        assert_eq!(
-            text(&out.stdout).trim(),
-            "started",
-            "the interpreter must still start"
-        );
+        assert_eq!(text(&out.stdout).trim(), "started", "the interpreter must still start");
         assert_eq!(err.lines().count(), 1, "want one line, got:\n{err}");
         assert!(
             err.contains(dest.join("environment.json").to_str().unwrap()) && err.contains(needle),
@@ -170,13 +144,8 @@ fn env_file_and_json_result() {
     let env = fx.dir.path().join("env.json");
     std::fs::write(&env, r#"{"GREETING": "from --env-file"}"#).unwrap();
     let dest = fx.dest("json");
-    let out = fx.deploy(
-        &dest,
-        &py.path,
-        &["--json", "--env-file", env.to_str().unwrap()],
-    );
-    let result: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("--json prints one JSON object");
+    let out = fx.deploy(&dest, &py.path, &["--json", "--env-file", env.to_str().unwrap()]);
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints one JSON object");
     assert_eq!(result["ok"], true);
     assert_eq!(result["dest"], dest.to_str().unwrap());
     assert!(

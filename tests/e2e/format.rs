@@ -9,10 +9,7 @@ fn the_stub_is_static() {
     let fx = Fixture::new();
     let out = ok(Command::new("readelf").arg("-l").arg(&fx.artifact));
     let headers = text(&out.stdout);
-    assert!(
-        headers.contains("LOAD"),
-        "readelf saw no program headers:\n{headers}"
-    );
+    assert!(headers.contains("LOAD"), "readelf saw no program headers:\n{headers}");
     assert!(
         !headers.contains("INTERP"),
         "the stub has an INTERP header (dynamically linked):\n{headers}"
@@ -25,13 +22,8 @@ fn zip_tools_read_the_artifact_cleanly() {
     let out = ok(Command::new("unzip").arg("-t").arg(&fx.artifact));
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("No errors detected"), "{all}");
-    assert!(
-        !all.to_lowercase().contains("warning"),
-        "unzip warned:\n{all}"
-    );
-    let out = ok(Command::new("python3")
-        .args(["-m", "zipfile", "-l"])
-        .arg(&fx.artifact));
+    assert!(!all.to_lowercase().contains("warning"), "unzip warned:\n{all}");
+    let out = ok(Command::new("python3").args(["-m", "zipfile", "-l"]).arg(&fx.artifact));
     let listing = text(&out.stdout);
     let first = listing.lines().nth(1).unwrap_or("");
     assert!(
@@ -82,10 +74,7 @@ fn same_inputs_give_the_same_bytes() {
     };
     let (a, b) = (build("a.sfx"), build("b.sfx"));
     assert!(a == b, "two builds with the same SOURCE_DATE_EPOCH differ");
-    let m = ok(wheelsfx()
-        .arg("inspect")
-        .arg("--json")
-        .arg(fx.dir.path().join("a.sfx")));
+    let m = ok(wheelsfx().arg("inspect").arg("--json").arg(fx.dir.path().join("a.sfx")));
     let m: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
     assert_eq!(m["created"], 1700000000);
     assert_eq!(m["app"]["build_id"], "42");

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
 
+mod corpus;
 mod deploy;
 mod format;
+mod parity;
 mod refusals;
 
 /// A project tree, a wheelhouse and the artifact built from them.
@@ -27,11 +29,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let app = dir.path().join("src/mysite");
         std::fs::create_dir_all(app.join("mysite/__pycache__")).unwrap();
-        std::fs::write(
-            app.join("mysite/__init__.py"),
-            "import greet\nNAME = 'mysite'\n",
-        )
-        .unwrap();
+        std::fs::write(app.join("mysite/__init__.py"), "import greet\nNAME = 'mysite'\n").unwrap();
         std::fs::write(app.join("mysite/__pycache__/junk.pyc"), "not packed").unwrap();
         std::fs::write(
             app.join("manage.py"),
@@ -90,8 +88,10 @@ impl Fixture {
 }
 
 pub fn standard_wheels() -> Vec<WheelSpec> {
-    let mut greet = WheelSpec::new("greet", "1.0")
-        .file("greet/__init__.py", "import os\n\ndef main():\n    print('greeting=' + os.environ.get('GREETING', '<unset>'))\n");
+    let mut greet = WheelSpec::new("greet", "1.0").file(
+        "greet/__init__.py",
+        "import os\n\ndef main():\n    print('greeting=' + os.environ.get('GREETING', '<unset>'))\n",
+    );
     greet.entry_points = Some("[console_scripts]\ngreet = greet:main\n");
     let mut fast = WheelSpec::new("fastthing", "2.0").file("fastthing.py", "SPEED = 'fast'\n");
     fast.purelib = false;

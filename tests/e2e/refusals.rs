@@ -21,7 +21,12 @@ fn an_existing_dest_is_refused_unless_forced() {
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert!(leftovers.iter().all(|n| !n.to_string_lossy().contains("stage") && !n.to_string_lossy().contains("old")), "{leftovers:?}");
+    assert!(
+        leftovers
+            .iter()
+            .all(|n| !n.to_string_lossy().contains("stage") && !n.to_string_lossy().contains("old")),
+        "{leftovers:?}"
+    );
 }
 
 #[test]
@@ -33,11 +38,7 @@ fn no_fitting_interpreter_is_refused_before_writing() {
     let fx = Fixture::with_wheels(wheels);
     let dest = fx.dest("never");
     let out = fx.run(&["-d", dest.to_str().unwrap()]);
-    refused(
-        &out,
-        4,
-        "futureonly-1.0-cp399-cp399-manylinux_2_17_x86_64.whl",
-    );
+    refused(&out, 4, "futureonly-1.0-cp399-cp399-manylinux_2_17_x86_64.whl");
     let err = text(&out.stderr);
     assert!(
         err.contains("python3.99: not found on PATH") && err.contains("python3"),
@@ -66,10 +67,7 @@ fn a_corrupt_artifact_is_refused_and_dest_untouched() {
     let (start, len) = {
         let mut z = zip::ZipArchive::new(std::fs::File::open(&fx.artifact).unwrap()).unwrap();
         let f = z.by_name("wheels/greet-1.0-py3-none-any.whl").unwrap();
-        (
-            f.data_start().unwrap() as usize,
-            f.compressed_size() as usize,
-        )
+        (f.data_start().unwrap() as usize, f.compressed_size() as usize)
     };
     let mut flipped = bytes.clone();
     flipped[start + len / 2] ^= 0x10;
@@ -84,20 +82,12 @@ fn a_corrupt_artifact_is_refused_and_dest_untouched() {
         .unwrap();
     refused(&out, 3, "entry wheels/greet-1.0-py3-none-any.whl");
     assert!(!dest.exists());
-    refused(
-        &Command::new(&bad).arg("--verify").output().unwrap(),
-        3,
-        "greet-1.0",
-    );
+    refused(&Command::new(&bad).arg("--verify").output().unwrap(), 3, "greet-1.0");
 
     let truncated = fx.dir.path().join("truncated.sfx");
     write_exe(&truncated, &bytes[..bytes.len() - 100]);
     refused(
-        &Command::new(&truncated)
-            .arg("-d")
-            .arg(&dest)
-            .output()
-            .unwrap(),
+        &Command::new(&truncated).arg("-d").arg(&dest).output().unwrap(),
         3,
         "truncated or damaged, or has data appended",
     );
@@ -113,12 +103,7 @@ fn bad_usage_is_exit_2() {
     std::fs::write(&env, r#"{"A": 1}"#).unwrap();
     let dest = fx.dest("x");
     refused(
-        &fx.run(&[
-            "-d",
-            dest.to_str().unwrap(),
-            "--env-file",
-            env.to_str().unwrap(),
-        ]),
+        &fx.run(&["-d", dest.to_str().unwrap(), "--env-file", env.to_str().unwrap()]),
         2,
         "values are all strings",
     );

@@ -17,7 +17,8 @@ pub struct WheelSpec {
     pub version: &'static str,
     pub tag: &'static str,
     pub purelib: bool,
-    pub files: Vec<(String, Vec<u8>)>,
+    /// (path, content, executable)
+    pub files: Vec<(String, Vec<u8>, bool)>,
     pub entry_points: Option<&'static str>,
     pub requires_python: Option<&'static str>,
 }
@@ -36,8 +37,12 @@ impl WheelSpec {
     }
 
     pub fn file(mut self, path: &str, text: &str) -> WheelSpec {
-        self.files
-            .push((path.to_string(), text.as_bytes().to_vec()));
+        self.files.push((path.to_string(), text.as_bytes().to_vec(), false));
+        self
+    }
+
+    pub fn exec_file(mut self, path: &str, text: &str) -> WheelSpec {
+        self.files.push((path.to_string(), text.as_bytes().to_vec(), true));
         self
     }
 
@@ -56,20 +61,17 @@ impl WheelSpec {
         if let Some(rp) = self.requires_python {
             metadata.push_str(&format!("Requires-Python: {rp}\n"));
         }
-        files.push((format!("{dist_info}/METADATA"), metadata.into_bytes()));
+        files.push((format!("{dist_info}/METADATA"), metadata.into_bytes(), false));
         let wheel = format!(
             "Wheel-Version: 1.0\nGenerator: wheelsfx-tests\nRoot-Is-Purelib: {}\nTag: {}\n",
             self.purelib, self.tag
         );
-        files.push((format!("{dist_info}/WHEEL"), wheel.into_bytes()));
+        files.push((format!("{dist_info}/WHEEL"), wheel.into_bytes(), false));
         if let Some(ep) = self.entry_points {
-            files.push((
-                format!("{dist_info}/entry_points.txt"),
-                ep.as_bytes().to_vec(),
-            ));
+            files.push((format!("{dist_info}/entry_points.txt"), ep.as_bytes().to_vec(), false));
         }
         let mut record = String::new();
-        for (path, data) in &files {
+        for (path, data, _) in &files {
             record.push_str(&format!(
                 "{path},sha256={},{}\n",
                 b64(&Sha256::digest(data)),
@@ -77,12 +79,13 @@ impl WheelSpec {
             ));
         }
         record.push_str(&format!("{dist_info}/RECORD,,\n"));
-        files.push((format!("{dist_info}/RECORD"), record.into_bytes()));
+        files.push((format!("{dist_info}/RECORD"), record.into_bytes(), false));
 
         let path = dir.join(self.file_name());
         let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-        for (name, data) in &files {
-            zip.start_file(name.as_str(), SimpleFileOptions::default())
+        for (name, data, exec) in &files {
+            let mode = if *exec { 0o755 } else { 0o644 };
+            zip.start_file(name.as_str(), SimpleFileOptions::default().unix_permissions(mode))
                 .unwrap();
             zip.write_all(data).unwrap();
         }
@@ -95,9 +98,8 @@ fn b64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut s = String::new();
     for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..=c.len() {
             s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -110,15 +112,10 @@ fn b64(bytes: &[u8]) -> String {
 pub fn bootstrap_dir() -> PathBuf {
     let dir = std::env::var_os("WHEELSFX_TEST_BOOTSTRAP")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wheelsfx-test/bootstrap")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wheelsfx-test/bootstrap"));
     let has = |p: &str| {
         std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with(p))
-            })
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with(p)))
             .unwrap_or(false)
     };
     assert!(
@@ -143,10 +140,7 @@ pub fn pythons() -> Vec<Python> {
     let mut out = Vec::new();
     let real = |p: &str| -> Option<PathBuf> {
         let o = Command::new(p)
-            .args([
-                "-c",
-                "import os,sys; print(os.path.realpath(sys.executable))",
-            ])
+            .args(["-c", "import os,sys; print(os.path.realpath(sys.executable))"])
             .output()
             .ok()?;
         o.status
@@ -166,10 +160,7 @@ pub fn pythons() -> Vec<Python> {
     };
     for v in String::from_utf8_lossy(&o.stdout).lines().map(str::trim) {
         let mut parts = v.split('.');
-        let (Some("3"), Some(minor)) = (
-            parts.next(),
-            parts.next().and_then(|m| m.parse::<u32>().ok()),
-        ) else {
+        let (Some("3"), Some(minor)) = (parts.next(), parts.next().and_then(|m| m.parse::<u32>().ok())) else {
             continue;
         };
         if minor < 8 || v.contains('/') {
@@ -200,9 +191,7 @@ fn minor_of(p: &Path) -> u32 {
 
 /// Runs a command, returning its output; panics with both streams when it fails.
 pub fn ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
@@ -220,11 +209,7 @@ pub fn text(b: &[u8]) -> String {
 /// Asserts a refusal: the exit code, a message containing `needle`, and no panic.
 pub fn refused(out: &Output, code: i32, needle: &str) {
     let err = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "wanted exit {code}; stderr:\n{err}"
-    );
+    assert_eq!(out.status.code(), Some(code), "wanted exit {code}; stderr:\n{err}");
     assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
     assert!(
         !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),

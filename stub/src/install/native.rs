@@ -77,10 +77,7 @@ pub fn install(
         site: stage.path(&layout.site_packages),
         venv: stage.path("venv"),
         xy: xy.to_string(),
-        python: stage
-            .final_path("venv/bin/python")
-            .to_string_lossy()
-            .into_owned(),
+        python: stage.final_path("venv/bin/python").to_string_lossy().into_owned(),
     };
     let mut ranges = Vec::with_capacity(wheels.len());
     for w in wheels {
@@ -94,23 +91,12 @@ pub fn install(
             }
         }
     }
-    let file = Arc::new(
-        File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?,
-    );
+    let file = Arc::new(File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?);
     let planned: Vec<(WheelPlan, Vec<Task>)> = wheels
         .par_iter()
         .zip(&ranges)
         .enumerate()
-        .map(|(i, (w, &(start, len)))| {
-            plan_wheel(
-                i,
-                w,
-                FileSlice::new(file.clone(), start, len),
-                &file,
-                start,
-                &ctx,
-            )
-        })
+        .map(|(i, (w, &(start, len)))| plan_wheel(i, w, FileSlice::new(file.clone(), start, len), &file, start, &ctx))
         .collect::<Result<_>>()?;
     let (plans, tasks): (Vec<WheelPlan>, Vec<Vec<Task>>) = planned.into_iter().unzip();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
@@ -130,15 +116,10 @@ pub fn install(
         .map(|(i, (plan, records))| {
             let py_files = tasks
                 .iter()
-                .filter(|t| {
-                    t.wheel == i && t.dest.starts_with(&ctx.site) && t.record_path.ends_with(".py")
-                })
+                .filter(|t| t.wheel == i && t.dest.starts_with(&ctx.site) && t.record_path.ends_with(".py"))
                 .map(|t| t.dest.clone())
                 .collect();
-            finish(plan, records, &ctx).map(|dist_info| Installed {
-                dist_info,
-                py_files,
-            })
+            finish(plan, records, &ctx).map(|dist_info| Installed { dist_info, py_files })
         })
         .collect()
 }
@@ -161,21 +142,17 @@ fn plan_wheel(
 ) -> Result<(WheelPlan, Vec<Task>)> {
     check_sha256(file, start, w)?;
     let name = w.file.rsplit('/').next().unwrap_or(&w.file).to_string();
-    let mut archive = ZipArchive::new(slice)
-        .map_err(|e| corrupt(&name, &format!("is not a readable zip ({e})")))?;
+    let mut archive = ZipArchive::new(slice).map_err(|e| corrupt(&name, &format!("is not a readable zip ({e})")))?;
     let dist_info = find_dist_info(&archive, w).map_err(|m| corrupt(&name, &m))?;
-    let wheel_meta =
-        read_text(&mut archive, &format!("{dist_info}/WHEEL")).map_err(|m| corrupt(&name, &m))?;
+    let wheel_meta = read_text(&mut archive, &format!("{dist_info}/WHEEL")).map_err(|m| corrupt(&name, &m))?;
     check_wheel_version(&wheel_meta).map_err(|m| Fail::install(format!("wheel {name}: {m}")))?;
-    let record_text =
-        read_text(&mut archive, &format!("{dist_info}/RECORD")).map_err(|m| corrupt(&name, &m))?;
+    let record_text = read_text(&mut archive, &format!("{dist_info}/RECORD")).map_err(|m| corrupt(&name, &m))?;
     let mut record = parse_record(&record_text).map_err(|m| corrupt(&name, &m))?;
     let mut entry_points = match archive.index_for_name(&format!("{dist_info}/entry_points.txt")) {
         Some(_) => {
-            let text = read_text(&mut archive, &format!("{dist_info}/entry_points.txt"))
-                .map_err(|m| corrupt(&name, &m))?;
-            scripts::parse_entry_points(&text)
-                .map_err(|m| Fail::install(format!("wheel {name}: {m}")))?
+            let text =
+                read_text(&mut archive, &format!("{dist_info}/entry_points.txt")).map_err(|m| corrupt(&name, &m))?;
+            scripts::parse_entry_points(&text).map_err(|m| Fail::install(format!("wheel {name}: {m}")))?
         }
         None => Vec::new(),
     };
@@ -194,31 +171,24 @@ fn plan_wheel(
         if path.ends_with('/') {
             continue;
         }
-        check_entry_name(&path)
-            .map_err(|why| corrupt(&name, &format!("has an entry {path:?} that {why}")))?;
+        check_entry_name(&path).map_err(|why| corrupt(&name, &format!("has an entry {path:?} that {why}")))?;
         if entry.is_symlink() {
             return Err(corrupt(&name, &format!("has a symlink entry {path}")));
         }
         let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
         drop(entry);
         let is_record = path == format!("{dist_info}/RECORD");
-        let is_signature =
-            path == format!("{dist_info}/RECORD.jws") || path == format!("{dist_info}/RECORD.p7s");
+        let is_signature = path == format!("{dist_info}/RECORD.jws") || path == format!("{dist_info}/RECORD.p7s");
         if is_record {
             continue; // rewritten for the installed paths in `finish`
         }
         let expect = match record.remove(&path) {
             Some(e) => e,
             None if is_signature => None,
-            None => {
-                return Err(corrupt(
-                    &name,
-                    &format!("has {path}, which its RECORD does not list"),
-                ))
-            }
+            None => return Err(corrupt(&name, &format!("has {path}, which its RECORD does not list"))),
         };
-        let (dest, record_path, script) = destination(&path, &data_dir, w, ctx)
-            .map_err(|m| Fail::install(format!("wheel {name}: {m}")))?;
+        let (dest, record_path, script) =
+            destination(&path, &data_dir, w, ctx).map_err(|m| Fail::install(format!("wheel {name}: {m}")))?;
         let mode = if exec || script { 0o755 } else { 0o644 };
         tasks.push(Task {
             wheel: i,
@@ -231,10 +201,7 @@ fn plan_wheel(
         });
     }
     let own_record = format!("{dist_info}/RECORD");
-    if let Some(missing) = record
-        .keys()
-        .find(|p| **p != own_record && !p.ends_with('/'))
-    {
+    if let Some(missing) = record.keys().find(|p| **p != own_record && !p.ends_with('/')) {
         return Err(corrupt(
             &name,
             &format!("lists {missing} in its RECORD, but has no such file"),
@@ -265,19 +232,13 @@ fn check_sha256(file: &File, start: u64, w: &Wheel) -> Result<()> {
         done += n as u64;
     }
     if hex(&h.finalize()) != w.sha256 {
-        return Err(corrupt(
-            &w.file,
-            "does not match its sha256 in the manifest",
-        ));
+        return Err(corrupt(&w.file, "does not match its sha256 in the manifest"));
     }
     Ok(())
 }
 
 /// The one top-level `NAME-VERSION.dist-info` whose name and version match the wheel's.
-fn find_dist_info(
-    archive: &ZipArchive<FileSlice>,
-    w: &Wheel,
-) -> std::result::Result<String, String> {
+fn find_dist_info(archive: &ZipArchive<FileSlice>, w: &Wheel) -> std::result::Result<String, String> {
     let dirs: BTreeSet<String> = archive
         .file_names()
         .filter_map(|n| n.ok())
@@ -294,8 +255,7 @@ fn find_dist_info(
     let (dist, version) = stem
         .rsplit_once('-')
         .ok_or_else(|| format!("has a malformed dist-info name {dir}"))?;
-    if normalize(dist) != normalize(&w.distribution) || normalize(version) != normalize(&w.version)
-    {
+    if normalize(dist) != normalize(&w.distribution) || normalize(version) != normalize(&w.version) {
         return Err(format!(
             "has {dir}, which does not match {} {}",
             w.distribution, w.version
@@ -304,13 +264,8 @@ fn find_dist_info(
     Ok(dir.clone())
 }
 
-fn read_text(
-    archive: &mut ZipArchive<FileSlice>,
-    name: &str,
-) -> std::result::Result<String, String> {
-    let mut f = archive
-        .by_name(name)
-        .map_err(|_| format!("has no {name}"))?;
+fn read_text(archive: &mut ZipArchive<FileSlice>, name: &str) -> std::result::Result<String, String> {
+    let mut f = archive.by_name(name).map_err(|_| format!("has no {name}"))?;
     let mut s = String::new();
     (&mut f)
         .take(64 << 20)
@@ -327,9 +282,7 @@ fn check_wheel_version(wheel_meta: &str) -> std::result::Result<(), String> {
         .ok_or("its WHEEL file has no Wheel-Version")?;
     match version.split('.').next() {
         Some("1") => Ok(()),
-        _ => Err(format!(
-            "Wheel-Version {version} is not one this installer reads (1.x)"
-        )),
+        _ => Err(format!("Wheel-Version {version} is not one this installer reads (1.x)")),
     }
 }
 
@@ -342,16 +295,14 @@ fn parse_record(text: &str) -> std::result::Result<RecordMap, String> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let fields = split_csv(line);
         let [path, hash, size] = &fields[..] else {
-            return Err(format!(
-                "has a RECORD row that is not path,hash,size: {line:?}"
-            ));
+            return Err(format!("has a RECORD row that is not path,hash,size: {line:?}"));
         };
         let expect = if hash.is_empty() {
             None
         } else {
-            let digest = hash.strip_prefix("sha256=").ok_or_else(|| {
-                format!("RECORD hashes {path} with {hash:.10}…; only sha256 is accepted")
-            })?;
+            let digest = hash
+                .strip_prefix("sha256=")
+                .ok_or_else(|| format!("RECORD hashes {path} with {hash:.10}…; only sha256 is accepted"))?;
             let size = size
                 .parse()
                 .map_err(|_| format!("RECORD gives {path} a bad size {size:?}"))?;
@@ -406,10 +357,7 @@ fn destination(
         "data" => (ctx.venv.join(rest), false),
         other => return Err(format!("{path} uses the unknown .data scheme {other:?}")),
     };
-    let rel = dest
-        .strip_prefix(&ctx.venv)
-        .expect("under the venv")
-        .to_string_lossy();
+    let rel = dest.strip_prefix(&ctx.venv).expect("under the venv").to_string_lossy();
     Ok((dest.clone(), format!("../../../{rel}"), script))
 }
 
@@ -429,30 +377,20 @@ fn extract(plan: &WheelPlan, t: &Task, ctx: &Ctx) -> Result<String> {
         .by_index(t.index)
         .map_err(|e| corrupt(&plan.file, &format!("has an unreadable entry ({e})")))?;
     let mut data = Vec::with_capacity(entry.size().min(64 << 20) as usize);
-    entry.read_to_end(&mut data).map_err(|e| {
-        corrupt(
-            &plan.file,
-            &format!("has a damaged entry {} ({e})", t.record_path),
-        )
-    })?;
+    entry
+        .read_to_end(&mut data)
+        .map_err(|e| corrupt(&plan.file, &format!("has a damaged entry {} ({e})", t.record_path)))?;
     drop(entry);
     let digest = b64_urlsafe_nopad(&Sha256::digest(&data));
     if let Some((want, size)) = &t.expect {
         if *want != digest || *size != data.len() as u64 {
             return Err(corrupt(
                 &plan.file,
-                &format!(
-                    "has {} whose content does not match its RECORD",
-                    t.record_path
-                ),
+                &format!("has {} whose content does not match its RECORD", t.record_path),
             ));
         }
     }
-    let data = match t
-        .script
-        .then(|| scripts::rewrite_script(&data, &ctx.python))
-        .flatten()
-    {
+    let data = match t.script.then(|| scripts::rewrite_script(&data, &ctx.python)).flatten() {
         Some(rewritten) => rewritten,
         None => data,
     };
@@ -468,8 +406,7 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         .mode(mode)
         .open(path)
         .ctx(|| format!("cannot create {}", path.display()))?;
-    f.write_all(data)
-        .ctx(|| format!("cannot write {}", path.display()))
+    f.write_all(data).ctx(|| format!("cannot write {}", path.display()))
 }
 
 /// Step 4 for one wheel: launchers for its entry points, then INSTALLER, REQUESTED and the
@@ -479,18 +416,12 @@ fn finish(plan: &WheelPlan, mut lines: Vec<String>, ctx: &Ctx) -> Result<PathBuf
         let text = scripts::launcher(ep, &ctx.python);
         let path = ctx.venv.join("bin").join(&ep.name);
         write_file(&path, text.as_bytes(), 0o755)?;
-        lines.push(record::line(
-            &format!("../../../bin/{}", ep.name),
-            text.as_bytes(),
-        ));
+        lines.push(record::line(&format!("../../../bin/{}", ep.name), text.as_bytes()));
     }
     let dist_info = ctx.site.join(&plan.dist_info);
     for (name, content) in [("INSTALLER", "wheelsfx\n"), ("REQUESTED", "")] {
         write_file(&dist_info.join(name), content.as_bytes(), 0o644)?;
-        lines.push(record::line(
-            &format!("{}/{name}", plan.dist_info),
-            content.as_bytes(),
-        ));
+        lines.push(record::line(&format!("{}/{name}", plan.dist_info), content.as_bytes()));
     }
     lines.sort();
     lines.push(format!(

@@ -47,11 +47,7 @@ fn pip_args(cmd: &mut std::process::Command, links: &Path, wheels: &[Wheel], com
     if !compile {
         cmd.arg("--no-compile");
     }
-    cmd.args(
-        wheels
-            .iter()
-            .map(|w| format!("{}=={}", w.distribution, w.version)),
-    );
+    cmd.args(wheels.iter().map(|w| format!("{}=={}", w.distribution, w.version)));
 }
 
 fn file_name(entry: &str) -> &str {

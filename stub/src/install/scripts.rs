@@ -45,12 +45,7 @@ pub fn parse_entry_points(text: &str) -> Result<Vec<EntryPoint>, String> {
             .split_once(':')
             .map(|(m, a)| (m.trim(), a.trim()))
             .filter(|(m, a)| !m.is_empty() && !a.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "entry point {:?} must name module:function, not {value:?}",
-                    name.trim()
-                )
-            })?;
+            .ok_or_else(|| format!("entry point {:?} must name module:function, not {value:?}", name.trim()))?;
         let name = name.trim();
         if name.is_empty() || name.contains('/') {
             return Err(format!("entry point name {name:?} is not a file name"));
@@ -100,9 +95,7 @@ pub fn rewrite_script(data: &[u8], python: &str) -> Option<Vec<u8>> {
     let rest = data.strip_prefix(b"#!python".as_slice())?;
     let rest = rest.strip_prefix(b"w".as_slice()).unwrap_or(rest);
     let eol = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-    let args = String::from_utf8_lossy(&rest[..eol])
-        .trim_end_matches('\r')
-        .to_string();
+    let args = String::from_utf8_lossy(&rest[..eol]).trim_end_matches('\r').to_string();
     if !args.is_empty() && !args.starts_with([' ', '\t']) {
         return None; // "#!python3" and the like are not the placeholder.
     }
@@ -142,8 +135,7 @@ mod tests {
 
     #[test]
     fn long_or_spaced_paths_go_through_sh() {
-        assert!(shebang("/srv/my app/venv/bin/python")
-            .starts_with("#!/bin/sh\n'''exec' '/srv/my app/venv/bin/python'"));
+        assert!(shebang("/srv/my app/venv/bin/python").starts_with("#!/bin/sh\n'''exec' '/srv/my app/venv/bin/python'"));
         assert!(shebang(&format!("/{}/python", "x".repeat(130))).starts_with("#!/bin/sh"));
     }
 
