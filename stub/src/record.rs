@@ -3,15 +3,15 @@
 
 use sha2::{Digest, Sha256};
 
-/// The RECORD hash field of `data`: `sha256=` and the urlsafe base64 digest without padding.
-pub fn hash_field(data: &[u8]) -> String {
-    format!("sha256={}", b64_urlsafe_nopad(&Sha256::digest(data)))
-}
-
 /// One RECORD line for `path` with `data`'s hash and size (no trailing newline). Paths with
 /// a comma or quote are quoted as CSV requires.
 pub fn line(path: &str, data: &[u8]) -> String {
-    format!("{},{},{}", csv_field(path), hash_field(data), data.len())
+    line_with(path, &b64_urlsafe_nopad(&Sha256::digest(data)), data.len() as u64)
+}
+
+/// A RECORD line from an already computed digest (urlsafe b64) and size.
+pub fn line_with(path: &str, digest_b64: &str, size: u64) -> String {
+    format!("{},sha256={digest_b64},{size}", csv_field(path))
 }
 
 pub fn csv_field(s: &str) -> String {
@@ -43,8 +43,8 @@ mod tests {
     fn matches_pythons_urlsafe_b64encode() {
         // base64.urlsafe_b64encode(hashlib.sha256(b"hello\n").digest()).rstrip(b"=")
         assert_eq!(
-            hash_field(b"hello\n"),
-            "sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM"
+            line("x", b"hello\n"),
+            "x,sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM,6"
         );
         assert_eq!(b64_urlsafe_nopad(b"ab"), "YWI");
         assert_eq!(

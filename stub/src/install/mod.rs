@@ -1,5 +1,6 @@
 //! Step 7: install the chosen wheels into the venv.
 
+mod inflate;
 pub mod native;
 pub mod pip;
 mod scripts;

@@ -8,6 +8,7 @@
 //! 3. extract (parallel per file), hashing each file against RECORD;
 //! 4. finish each wheel: launchers, INSTALLER, REQUESTED, RECORD.
 
+use super::inflate::{Extractor, RawEntry};
 use super::scripts::{self, EntryPoint};
 use super::slice::FileSlice;
 use crate::error::{Code, Context, Fail, Result};
@@ -15,6 +16,7 @@ use crate::stage::Stage;
 use crate::venv::VenvLayout;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -27,6 +29,7 @@ use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::reader::Payload;
 use wheelsfx_payload::record::{self, b64_urlsafe_nopad};
 use wheelsfx_payload::wheelname::normalize;
+use zip::CompressionMethod;
 use zip::ZipArchive;
 
 /// What the compile step needs to know about one installed wheel.
@@ -48,7 +51,7 @@ struct Ctx {
 /// One file of one wheel, planned.
 struct Task {
     wheel: usize,
-    index: usize,
+    raw: RawEntry,
     dest: PathBuf,
     /// Its path in the installed RECORD (relative to site-packages).
     record_path: String,
@@ -61,7 +64,6 @@ struct Task {
 
 struct WheelPlan {
     file: String,
-    archive: ZipArchive<FileSlice>,
     dist_info: String,
     entry_points: Vec<EntryPoint>,
 }
@@ -103,7 +105,7 @@ pub fn install(
     make_dirs(&tasks, &ctx)?;
     let lines: Vec<(usize, String)> = tasks
         .par_iter()
-        .map(|t| extract(&plans[t.wheel], t, &ctx).map(|line| (t.wheel, line)))
+        .map(|t| extract(&plans[t.wheel], t, &file, &ctx).map(|line| (t.wheel, line)))
         .collect::<Result<_>>()?;
     let mut per_wheel: Vec<Vec<String>> = vec![Vec::new(); plans.len()];
     for (w, line) in lines {
@@ -176,6 +178,25 @@ fn plan_wheel(
             return Err(corrupt(&name, &format!("has a symlink entry {path}")));
         }
         let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        let deflated = match entry.compression() {
+            CompressionMethod::Deflated => true,
+            CompressionMethod::Stored => false,
+            other => {
+                return Err(Fail::install(format!(
+                    "wheel {name}: {path} uses compression {other}; only stored and deflate are supported"
+                )))
+            }
+        };
+        let data_start = entry
+            .data_start()
+            .ok_or_else(|| corrupt(&name, &format!("has no data for {path}")))?;
+        let raw = RawEntry {
+            data_start: start + data_start,
+            compressed: entry.compressed_size(),
+            size: entry.size(),
+            deflated,
+            crc32: entry.crc32(),
+        };
         drop(entry);
         let is_record = path == format!("{dist_info}/RECORD");
         let is_signature = path == format!("{dist_info}/RECORD.jws") || path == format!("{dist_info}/RECORD.p7s");
@@ -192,7 +213,7 @@ fn plan_wheel(
         let mode = if exec || script { 0o755 } else { 0o644 };
         tasks.push(Task {
             wheel: i,
-            index,
+            raw,
             dest,
             record_path,
             expect,
@@ -210,7 +231,6 @@ fn plan_wheel(
     Ok((
         WheelPlan {
             file: name,
-            archive,
             dist_info,
             entry_points,
         },
@@ -370,43 +390,66 @@ fn make_dirs(tasks: &[Task], ctx: &Ctx) -> Result<()> {
     std::fs::create_dir_all(ctx.venv.join("bin")).ctx(|| "cannot create venv/bin".into())
 }
 
-/// Step 3 for one file: inflate, check against RECORD, write; returns its RECORD line.
-fn extract(plan: &WheelPlan, t: &Task, ctx: &Ctx) -> Result<String> {
-    let mut archive = plan.archive.clone();
-    let mut entry = archive
-        .by_index(t.index)
-        .map_err(|e| corrupt(&plan.file, &format!("has an unreadable entry ({e})")))?;
-    let mut data = Vec::with_capacity(entry.size().min(64 << 20) as usize);
-    entry
-        .read_to_end(&mut data)
-        .map_err(|e| corrupt(&plan.file, &format!("has a damaged entry {} ({e})", t.record_path)))?;
-    drop(entry);
-    let digest = b64_urlsafe_nopad(&Sha256::digest(&data));
+thread_local! {
+    static EXTRACTOR: RefCell<Extractor> = RefCell::new(Extractor::default());
+}
+
+/// Step 3 for one file: inflate straight into its destination, hashing on the way, then
+/// check against RECORD; returns the installed RECORD line.
+fn extract(plan: &WheelPlan, t: &Task, artifact: &File, ctx: &Ctx) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut script = Vec::new();
+    let mut out = if t.script { None } else { Some(create(&t.dest, t.mode)?) };
+    let result = EXTRACTOR.with_borrow_mut(|ex| {
+        ex.extract(artifact, &t.raw, |chunk| {
+            hasher.update(chunk);
+            match &mut out {
+                Some(f) => f.write_all(chunk),
+                None => {
+                    script.extend_from_slice(chunk);
+                    Ok(())
+                }
+            }
+        })
+    });
+    if let Err(e) = result {
+        return Err(if e.kind() == std::io::ErrorKind::InvalidData {
+            corrupt(&plan.file, &format!("has a damaged entry {}: {e}", t.record_path))
+        } else {
+            Fail::install(format!("cannot write {}: {e}", t.dest.display()))
+        });
+    }
+    let digest = b64_urlsafe_nopad(&hasher.finalize());
     if let Some((want, size)) = &t.expect {
-        if *want != digest || *size != data.len() as u64 {
+        if *want != digest || *size != t.raw.size {
             return Err(corrupt(
                 &plan.file,
                 &format!("has {} whose content does not match its RECORD", t.record_path),
             ));
         }
     }
-    let data = match t.script.then(|| scripts::rewrite_script(&data, &ctx.python)).flatten() {
-        Some(rewritten) => rewritten,
-        None => data,
-    };
+    if out.is_some() {
+        return Ok(record::line_with(&t.record_path, &digest, t.raw.size));
+    }
+    let data = scripts::rewrite_script(&script, &ctx.python).unwrap_or(script);
     write_file(&t.dest, &data, t.mode)?;
     Ok(record::line(&t.record_path, &data))
 }
 
-fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new()
+fn create(path: &Path, mode: u32) -> Result<File> {
+    OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .open(path)
-        .ctx(|| format!("cannot create {}", path.display()))?;
-    f.write_all(data).ctx(|| format!("cannot write {}", path.display()))
+        .ctx(|| format!("cannot create {}", path.display()))
+}
+
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    create(path, mode)?
+        .write_all(data)
+        .ctx(|| format!("cannot write {}", path.display()))
 }
 
 /// Step 4 for one wheel: launchers for its entry points, then INSTALLER, REQUESTED and the
