@@ -1,7 +1,6 @@
 //! Step 9: byte-compile what the native installer wrote, with the target interpreter, on
-//! every core: a few long-lived worker processes fed file lists, not one process per wheel.
-//! Each file goes through `compileall.compile_file(force=True)`, as pip does, so the pyc
-//! invalidation mode is pip's (timestamp; checked-hash under SOURCE_DATE_EPOCH).
+//! every core: a few long-lived worker processes (compile.py) fed file lists, not one process
+//! per wheel. The pyc files are what pip's compileall would write (same invalidation mode).
 
 use crate::error::{Context, Fail, Result};
 use crate::install::native::Installed;
@@ -12,10 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use wheelsfx_payload::record::csv_field;
 
-const WORKER: &str = "import compileall, os, sys\nfor line in sys.stdin.buffer:\n    \
-compileall.compile_file(os.fsdecode(line.rstrip(b'\\n')), force=True, quiet=2)\n";
+const WORKER: &str = include_str!("compile.py");
 
-pub fn compile(python: &Path, site: &Path, cache_tag: &str, installed: &[Installed]) -> Result<()> {
+/// `stage`/`dest`: the staging directory and DEST, so code objects name final paths.
+pub fn compile(
+    python: &Path,
+    site: &Path,
+    stage: &Path,
+    dest: &Path,
+    cache_tag: &str,
+    installed: &[Installed],
+) -> Result<()> {
     let files: Vec<&PathBuf> = installed.iter().flat_map(|w| &w.py_files).collect();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -25,6 +31,8 @@ pub fn compile(python: &Path, site: &Path, cache_tag: &str, installed: &[Install
     for _ in 0..workers {
         let child = run::python(python)
             .args(["-I", "-c", WORKER])
+            .arg(stage)
+            .arg(dest)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -223,6 +223,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         compile::compile(
             &stage.path("venv/bin/python"),
             &stage.path(&layout.site_packages),
+            &stage.dir,
+            &stage.dest,
             tag,
             installed,
         )?;
