@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wheelsfx_payload::inspect;
+use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::reader::{Payload, PayloadError};
 
 #[derive(Parser)]
@@ -102,7 +103,7 @@ fn fail(e: PayloadError) -> Failure {
 }
 
 fn open(path: &std::path::Path) -> Result<Payload, Failure> {
-    Payload::open(path).map_err(fail)
+    Payload::open(path, &Limits::default()).map_err(fail)
 }
 
 fn build(args: &BuildArgs) -> Result<(), Failure> {

@@ -1,15 +1,17 @@
 //! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
 //! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
-//! and mode fixed so the same inputs give the same bytes. Written to a temporary sibling and
+//! and mode fixed so the same inputs give the same bytes; last, the zip comment with the
+//! sha256 of every byte before it. Written to a temporary sibling and
 //! renamed, so a failed build never leaves a half-written artifact at the output path.
 
 use crate::collect::Source;
 use crate::plan::Plan;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
-use wheelsfx_payload::layout::MANIFEST;
+use wheelsfx_payload::digest::file_prefix_sha256;
+use wheelsfx_payload::layout::{DIGEST_PREFIX, MANIFEST};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -33,7 +35,13 @@ pub fn write(plan: &Plan, output: &Path, mtime: u64) -> Result<(), String> {
 }
 
 fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
-    let mut file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let mut file = BufWriter::with_capacity(1 << 20, file);
     file.write_all(STUB)?;
     // The writer records absolute positions, so the offsets already count the stub.
     let mut zip = ZipWriter::new(file);
@@ -61,9 +69,14 @@ fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
             Source::Bytes(b) => zip.write_all(b)?,
         }
     }
+    // A placeholder of the final length; the digest of everything before it goes in last.
+    zip.set_comment(format!("{DIGEST_PREFIX}{}", "0".repeat(64)))?;
     let mut file = zip.finish()?;
     file.flush()?;
     let file = file.into_inner().map_err(|e| e.into_error())?;
+    let len = file.metadata()?.len();
+    let digest = file_prefix_sha256(&file, len - 64)?;
+    file.write_all_at(digest.as_bytes(), len - 64)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
     file.sync_all()
 }

@@ -1,7 +1,9 @@
 //! sha256 helpers, and the one rule for the digest over all entries.
 
 use sha2::{Digest, Sha256};
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
@@ -87,4 +89,18 @@ pub fn entries_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str, u
         h.update([b'\n']);
     }
     hex(&h.finalize())
+}
+
+/// sha256 (hex) of the first `len` bytes of `file`, read once in large chunks.
+pub fn file_prefix_sha256(file: &File, len: u64) -> io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < len {
+        let n = ((len - done) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], done)?;
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(hex(&h.finalize()))
 }

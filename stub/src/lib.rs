@@ -8,6 +8,7 @@
 pub mod digest;
 pub mod inspect;
 pub mod layout;
+pub mod limits;
 pub mod manifest;
 pub mod pyversion;
 pub mod reader;

@@ -24,6 +24,7 @@ use stage::Stage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wheelsfx_payload::inspect;
+use wheelsfx_payload::limits::Limits;
 
 /// Installs this artifact's Python application into DEST: a virtualenv built with the
 /// server's Python, every wheel installed offline, the app and its environment wired in.
@@ -52,6 +53,12 @@ struct Cli {
     /// Copy this flat JSON object of strings to DEST/environment.json
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// Refuse an artifact that would unpack to more than this many bytes (zip-bomb guard)
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_unpacked)]
+    max_unpacked_size: u64,
+    /// Refuse an entry of 1 MiB or more that inflates more than N:1 (zip-bomb guard)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_ratio)]
+    max_ratio: u64,
     /// Print one JSON object (the result, or the error) on stdout, and nothing else
     #[arg(long)]
     json: bool,
@@ -109,7 +116,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
         };
         return install(&cli, &dest).map(Some);
     }
-    let mut payload = verify::open(&locate::artifact_path()?)?;
+    let mut payload = verify::open(&locate::artifact_path()?, &cli.limits())?;
     if cli.inspect {
         inspect::inspect(&payload.manifest, cli.json);
     } else if cli.list {
@@ -128,9 +135,21 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
     Ok(None)
 }
 
+impl Cli {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_unpacked: self.max_unpacked_size,
+            max_ratio: self.max_ratio,
+        }
+    }
+}
+
 fn print_version() {
     let stub = env!("CARGO_PKG_VERSION");
-    match locate::artifact_path().ok().and_then(|p| verify::open(&p).ok()) {
+    match locate::artifact_path()
+        .ok()
+        .and_then(|p| verify::open(&p, &Limits::default()).ok())
+    {
         Some(p) => println!(
             "{} {} (wheelsfx stub {stub}, packed by {})",
             p.manifest.app.name,
@@ -171,7 +190,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         last: now,
     };
     let artifact = locate::artifact_path()?;
-    let mut payload = verify::open(&artifact)?;
+    let mut payload = verify::open(&artifact, &cli.limits())?;
     say.step("verify");
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let env_json = cli.env_file.as_deref().map(read_env_file).transpose()?;
@@ -204,6 +223,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             &layout,
             &target.python.xy(),
             &all,
+            cli.limits(),
         )?),
         Installer::Pip => {
             unpack::wheels(&mut payload, &stage, &all)?;

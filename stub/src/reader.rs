@@ -1,11 +1,13 @@
 //! Opening a payload: find the zip in an artifact, read and check the manifest, check that the
 //! zip's entry list is exactly the manifest's, and stream entries while verifying them.
 
-use crate::digest::HashingReader;
-use crate::layout::{check_entry_name, MANIFEST};
+use crate::digest::{file_prefix_sha256, HashingReader};
+use crate::layout::{check_entry_name, DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
+use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest};
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use zip::ZipArchive;
 
@@ -37,10 +39,10 @@ pub struct Payload {
 
 impl Payload {
     /// Opens the artifact at `path` and checks its structure (not yet its bytes).
-    pub fn open(path: &Path) -> Result<Payload, PayloadError> {
+    pub fn open(path: &Path, limits: &Limits) -> Result<Payload, PayloadError> {
         let shown = path.display();
         let file = File::open(path).map_err(|e| PayloadError::Io(format!("cannot open the artifact {shown}: {e}")))?;
-        check_ends_with_eocd(&file).map_err(|m| corrupt(path, &m))?;
+        check_trailer(&file).map_err(|m| corrupt(path, &m))?;
         let mut archive = ZipArchive::new(file).map_err(|e| {
             PayloadError::Corrupt(format!(
                 "{shown} has no readable zip payload ({e}): the artifact is truncated or damaged; download it again"
@@ -48,7 +50,7 @@ impl Payload {
         })?;
         let manifest = read_manifest(&mut archive).map_err(|m| corrupt(path, &m))?;
         manifest.check_consistent().map_err(|m| corrupt(path, &m))?;
-        check_entries(&mut archive, &manifest).map_err(|m| corrupt(path, &m))?;
+        check_entries(&mut archive, &manifest, limits).map_err(|m| corrupt(path, &m))?;
         Ok(Payload {
             path: path.to_path_buf(),
             manifest,
@@ -119,24 +121,36 @@ fn corrupt(path: &Path, msg: &str) -> PayloadError {
     ))
 }
 
-/// The packer ends every artifact with an end-of-central-directory record and no comment.
-/// Anything else means the file was cut short or had data appended; checking this first
-/// also stops a zip reader from settling on the EOCD of a wheel stored inside.
-fn check_ends_with_eocd(file: &File) -> Result<(), String> {
-    use std::os::unix::fs::FileExt;
+/// The artifact must end with its zip directory and the digest comment, and every byte
+/// before the digest must hash to it. This one sequential read verifies all the bytes any
+/// later step will use; it also keeps a zip reader from settling on the directory of a wheel
+/// stored inside a truncated file.
+fn check_trailer(file: &File) -> Result<(), String> {
     const EOCD_LEN: u64 = 22;
+    let comment = DIGEST_COMMENT_LEN as u64;
     let len = file
         .metadata()
         .map_err(|e| format!("cannot read its size ({e})"))?
         .len();
-    let mut tail = [0u8; EOCD_LEN as usize];
-    if len < EOCD_LEN || file.read_exact_at(&mut tail, len - EOCD_LEN).is_err() {
+    let mut tail = vec![0u8; (EOCD_LEN + comment) as usize];
+    if len < EOCD_LEN + comment || file.read_exact_at(&mut tail, len - EOCD_LEN - comment).is_err() {
         return Err("it is too short to hold a payload (truncated or damaged)".into());
     }
-    if tail[..4] != [0x50, 0x4b, 0x05, 0x06] || tail[20..] != [0, 0] {
+    let (eocd, digest) = tail.split_at(EOCD_LEN as usize);
+    let comment_len = u16::from_le_bytes([eocd[20], eocd[21]]) as usize;
+    if eocd[..4] != [0x50, 0x4b, 0x05, 0x06]
+        || comment_len != DIGEST_COMMENT_LEN
+        || !digest.starts_with(DIGEST_PREFIX.as_bytes())
+    {
         return Err(
-            "it does not end with its zip payload's directory: it is truncated or damaged, or has data appended".into(),
+            "it does not end with its payload's directory and digest: it is truncated or damaged, or has data appended"
+                .into(),
         );
+    }
+    let want = &digest[DIGEST_PREFIX.len()..];
+    let have = file_prefix_sha256(file, len - 64).map_err(|e| format!("cannot read it ({e})"))?;
+    if have.as_bytes() != want {
+        return Err("its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with".into());
     }
     Ok(())
 }
@@ -158,7 +172,8 @@ fn read_manifest(archive: &mut ZipArchive<File>) -> Result<Manifest, String> {
 
 /// The zip must hold exactly the manifest's entries, in order, as regular files with safe
 /// names and the declared sizes: anything extra, missing or odd is refused up front.
-fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest) -> Result<(), String> {
+fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest, limits: &Limits) -> Result<(), String> {
+    limits.check_total(m.entries.iter().map(|e| e.size).sum())?;
     if archive.has_duplicate_names() {
         return Err("it has two entries with the same name".into());
     }
@@ -186,6 +201,8 @@ fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest) -> Result<(), Str
         if !file.is_file() || file.is_symlink() {
             return Err(format!("entry {name} is not a regular file"));
         }
+        check_regular(name, file.unix_mode())?;
+        limits.check_ratio(&format!("entry {name}"), file.size(), file.compressed_size())?;
         if file.size() != entry.size {
             return Err(format!(
                 "entry {name} declares {} bytes but the manifest says {}",

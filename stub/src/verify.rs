@@ -1,10 +1,13 @@
-//! Step 2: open the payload and check its structure and manifest. Entry bytes are checked
-//! as they stream (unpack, install), or all at once by `--verify` (`Payload::verify_all`).
+//! Step 2: open the payload: every byte of the artifact against the digest it ends with,
+//! then its structure and manifest, before anything is written. Entries are checked against
+//! their manifest hashes again as they stream, and `--verify` also checks every wheel's
+//! files against its RECORD (`Payload::verify_all`).
 
 use crate::error::Result;
 use std::path::Path;
+use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::reader::Payload;
 
-pub fn open(artifact: &Path) -> Result<Payload> {
-    Ok(Payload::open(artifact)?)
+pub fn open(artifact: &Path, limits: &Limits) -> Result<Payload> {
+    Ok(Payload::open(artifact, limits)?)
 }

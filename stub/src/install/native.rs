@@ -2,8 +2,8 @@
 //! parallel, following the binary distribution format. Each file is inflated once, written
 //! once to its final place, and checked against the wheel's RECORD on the way.
 //!
-//! 1. plan (parallel per wheel): check the wheel's sha256 against the manifest, read its
-//!    dist-info (WHEEL, RECORD, entry points), map every entry to its destination;
+//! 1. plan (parallel per wheel): read its dist-info (WHEEL, RECORD, entry points), map every
+//!    entry to its destination (its bytes were verified with the whole artifact on open);
 //! 2. make every directory once, parents first;
 //! 3. extract (parallel per file), hashing each file against RECORD;
 //! 4. finish each wheel: launchers, INSTALLER, REQUESTED, RECORD.
@@ -20,11 +20,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wheelsfx_payload::digest::hex;
 use wheelsfx_payload::layout::check_entry_name;
+use wheelsfx_payload::limits::{check_regular, Limits};
 use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::reader::Payload;
 use wheelsfx_payload::record::{self, b64_urlsafe_nopad};
@@ -42,6 +42,7 @@ pub struct Installed {
 
 /// Where things go in the venv, with DEST's final interpreter for shebangs.
 struct Ctx {
+    limits: Limits,
     site: PathBuf,
     venv: PathBuf,
     xy: String,
@@ -74,8 +75,10 @@ pub fn install(
     layout: &VenvLayout,
     xy: &str,
     wheels: &[Wheel],
+    limits: Limits,
 ) -> Result<Vec<Installed>> {
     let ctx = Ctx {
+        limits,
         site: stage.path(&layout.site_packages),
         venv: stage.path("venv"),
         xy: xy.to_string(),
@@ -98,10 +101,20 @@ pub fn install(
         .par_iter()
         .zip(&ranges)
         .enumerate()
-        .map(|(i, (w, &(start, len)))| plan_wheel(i, w, FileSlice::new(file.clone(), start, len), &file, start, &ctx))
+        .map(|(i, (w, &(start, len)))| plan_wheel(i, w, FileSlice::new(file.clone(), start, len), start, &ctx))
         .collect::<Result<_>>()?;
     let (plans, tasks): (Vec<WheelPlan>, Vec<Vec<Task>>) = planned.into_iter().unzip();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
+    let total = payload
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.size)
+        .chain(tasks.iter().map(|t| t.raw.size))
+        .sum();
+    ctx.limits
+        .check_total(total)
+        .map_err(|m| Fail::new(Code::CorruptArtifact, format!("the artifact is refused: {m}")))?;
     make_dirs(&tasks, &ctx)?;
     let lines: Vec<(usize, String)> = tasks
         .par_iter()
@@ -134,17 +147,12 @@ fn corrupt(wheel: &str, what: &str) -> Fail {
 }
 
 /// Step 1 for one wheel.
-fn plan_wheel(
-    i: usize,
-    w: &Wheel,
-    slice: FileSlice,
-    file: &File,
-    start: u64,
-    ctx: &Ctx,
-) -> Result<(WheelPlan, Vec<Task>)> {
-    check_sha256(file, start, w)?;
+fn plan_wheel(i: usize, w: &Wheel, slice: FileSlice, start: u64, ctx: &Ctx) -> Result<(WheelPlan, Vec<Task>)> {
     let name = w.file.rsplit('/').next().unwrap_or(&w.file).to_string();
     let mut archive = ZipArchive::new(slice).map_err(|e| corrupt(&name, &format!("is not a readable zip ({e})")))?;
+    if archive.has_duplicate_names() {
+        return Err(corrupt(&name, "has two entries with the same name"));
+    }
     let dist_info = find_dist_info(&archive, w).map_err(|m| corrupt(&name, &m))?;
     let wheel_meta = read_text(&mut archive, &format!("{dist_info}/WHEEL")).map_err(|m| corrupt(&name, &m))?;
     check_wheel_version(&wheel_meta).map_err(|m| Fail::install(format!("wheel {name}: {m}")))?;
@@ -177,6 +185,10 @@ fn plan_wheel(
         if entry.is_symlink() {
             return Err(corrupt(&name, &format!("has a symlink entry {path}")));
         }
+        check_regular(&path, entry.unix_mode()).map_err(|m| corrupt(&name, &m))?;
+        ctx.limits
+            .check_ratio(&path, entry.size(), entry.compressed_size())
+            .map_err(|m| corrupt(&name, &m))?;
         let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
         let deflated = match entry.compression() {
             CompressionMethod::Deflated => true,
@@ -236,25 +248,6 @@ fn plan_wheel(
         },
         tasks,
     ))
-}
-
-/// The whole wheel against the manifest: read once through sha256 (it is in the page cache
-/// for the extraction that follows).
-fn check_sha256(file: &File, start: u64, w: &Wheel) -> Result<()> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut done = 0u64;
-    while done < w.size {
-        let n = ((w.size - done) as usize).min(buf.len());
-        file.read_exact_at(&mut buf[..n], start + done)
-            .map_err(|e| corrupt(&w.file, &format!("cannot be read ({e})")))?;
-        h.update(&buf[..n]);
-        done += n as u64;
-    }
-    if hex(&h.finalize()) != w.sha256 {
-        return Err(corrupt(&w.file, "does not match its sha256 in the manifest"));
-    }
-    Ok(())
 }
 
 /// The one top-level `NAME-VERSION.dist-info` whose name and version match the wheel's.
