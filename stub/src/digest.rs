@@ -91,16 +91,34 @@ pub fn entries_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str, u
     hex(&h.finalize())
 }
 
-/// sha256 (hex) of the first `len` bytes of `file`, read once in large chunks.
-pub fn file_prefix_sha256(file: &File, len: u64) -> io::Result<String> {
-    let mut h = Sha256::new();
+/// One sequential read of the first `len` bytes of `file`: their sha256 (hex), and the sha256
+/// of each `(start, len)` range within them, so stored entries are verified by the same read
+/// that verifies the whole artifact.
+pub fn file_sha256_with_ranges(file: &File, len: u64, ranges: &[(u64, u64)]) -> io::Result<(String, Vec<String>)> {
+    let mut whole = Sha256::new();
+    let mut parts: Vec<Sha256> = ranges.iter().map(|_| Sha256::new()).collect();
     let mut buf = vec![0u8; 1 << 20];
-    let mut done = 0u64;
-    while done < len {
-        let n = ((len - done) as usize).min(buf.len());
-        file.read_exact_at(&mut buf[..n], done)?;
-        h.update(&buf[..n]);
-        done += n as u64;
+    let mut pos = 0u64;
+    while pos < len {
+        let n = ((len - pos) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], pos)?;
+        whole.update(&buf[..n]);
+        let end = pos + n as u64;
+        for ((start, rlen), h) in ranges.iter().zip(parts.iter_mut()) {
+            let (a, b) = ((*start).max(pos), (start + rlen).min(end));
+            if a < b {
+                h.update(&buf[(a - pos) as usize..(b - pos) as usize]);
+            }
+        }
+        pos = end;
     }
-    Ok(hex(&h.finalize()))
+    Ok((
+        hex(&whole.finalize()),
+        parts.into_iter().map(|h| hex(&h.finalize())).collect(),
+    ))
+}
+
+/// sha256 (hex) of the first `len` bytes of `file`.
+pub fn file_prefix_sha256(file: &File, len: u64) -> io::Result<String> {
+    Ok(file_sha256_with_ranges(file, len, &[])?.0)
 }

@@ -13,5 +13,6 @@ pub mod manifest;
 pub mod pyversion;
 pub mod reader;
 pub mod record;
+pub mod slice;
 pub mod tags;
 pub mod wheelname;

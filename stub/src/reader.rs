@@ -1,10 +1,12 @@
 //! Opening a payload: find the zip in an artifact, read and check the manifest, check that the
 //! zip's entry list is exactly the manifest's, and stream entries while verifying them.
 
-use crate::digest::{file_prefix_sha256, HashingReader};
+use crate::digest::{file_sha256_with_ranges, HashingReader};
 use crate::layout::{check_entry_name, DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest};
+use crate::record::verify_wheel;
+use crate::slice::FileSlice;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -38,19 +40,45 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// Opens the artifact at `path` and checks its structure (not yet its bytes).
+    /// Opens the artifact at `path` and verifies it: every byte against the digest it ends
+    /// with, stored entries (wheels) against the manifest in the same read, the zip's entry
+    /// list against the manifest. Deflated entries are checked as they are streamed.
     pub fn open(path: &Path, limits: &Limits) -> Result<Payload, PayloadError> {
-        let shown = path.display();
-        let file = File::open(path).map_err(|e| PayloadError::Io(format!("cannot open the artifact {shown}: {e}")))?;
-        check_trailer(&file).map_err(|m| corrupt(path, &m))?;
-        let mut archive = ZipArchive::new(file).map_err(|e| {
-            PayloadError::Corrupt(format!(
-                "{shown} has no readable zip payload ({e}): the artifact is truncated or damaged; download it again"
-            ))
-        })?;
-        let manifest = read_manifest(&mut archive).map_err(|m| corrupt(path, &m))?;
-        manifest.check_consistent().map_err(|m| corrupt(path, &m))?;
-        check_entries(&mut archive, &manifest, limits).map_err(|m| corrupt(path, &m))?;
+        let file = File::open(path)
+            .map_err(|e| PayloadError::Io(format!("cannot open the artifact {}: {e}", path.display())))?;
+        let (len, want) = read_trailer(&file).map_err(|m| corrupt(path, &m))?;
+        // Parse first to learn where the stored entries lie, but judge a parse error only
+        // after the digest: a damaged file is then reported as damaged.
+        let parsed = file
+            .try_clone()
+            .map_err(|e| e.to_string())
+            .and_then(|f| parse(f, limits));
+        let ranges: Vec<(u64, u64)> = parsed
+            .as_ref()
+            .map(|p| p.stored.iter().map(|s| (s.1, s.2)).collect())
+            .unwrap_or_default();
+        let (have, hashes) = file_sha256_with_ranges(&file, len - 64, &ranges)
+            .map_err(|e| PayloadError::Io(format!("cannot read the artifact {}: {e}", path.display())))?;
+        if have != want {
+            return Err(corrupt(
+                path,
+                "its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with",
+            ));
+        }
+        let Parsed {
+            archive,
+            manifest,
+            stored,
+        } = parsed.map_err(|m| corrupt(path, &m))?;
+        for ((index, _, _), sha) in stored.iter().zip(hashes) {
+            let entry = &manifest.entries[*index];
+            if entry.sha256 != sha {
+                return Err(corrupt(
+                    path,
+                    &format!("entry {} does not match its sha256 in the manifest", entry.path),
+                ));
+            }
+        }
         Ok(Payload {
             path: path.to_path_buf(),
             manifest,
@@ -80,12 +108,32 @@ impl Payload {
         Ok(())
     }
 
-    /// Checks every byte of every entry against the manifest, writing nothing; returns the
-    /// number of entries and bytes checked.
+    /// Checks every entry against the manifest and every file of every wheel against the
+    /// wheel's RECORD, writing nothing; returns the number of entries and bytes checked.
     pub fn verify_all(&mut self) -> Result<(usize, u64), PayloadError> {
         let entries = self.manifest.entries.clone();
         for entry in &entries {
             self.copy_verified(entry, &mut io::sink())?;
+        }
+        let file = std::sync::Arc::new(File::open(&self.path).map_err(|e| PayloadError::Io(e.to_string()))?);
+        let wheels: Vec<String> = self
+            .manifest
+            .wheels
+            .iter()
+            .chain(&self.manifest.bootstrap_wheels)
+            .map(|w| w.file.clone())
+            .collect();
+        for name in wheels {
+            let Some((start, len)) = self.stored_range(&name)? else {
+                return Err(corrupt(
+                    &self.path,
+                    &format!("wheel {name} is compressed; wheels must be stored"),
+                ));
+            };
+            let checked = ZipArchive::new(FileSlice::new(file.clone(), start, len))
+                .map_err(|e| format!("it is not a readable zip ({e})"))
+                .and_then(|mut wheel| verify_wheel(&mut wheel));
+            checked.map_err(|m| corrupt(&self.path, &format!("wheel {name}: {m}")))?;
         }
         Ok((entries.len(), entries.iter().map(|e| e.size).sum()))
     }
@@ -121,11 +169,11 @@ fn corrupt(path: &Path, msg: &str) -> PayloadError {
     ))
 }
 
-/// The artifact must end with its zip directory and the digest comment, and every byte
-/// before the digest must hash to it. This one sequential read verifies all the bytes any
-/// later step will use; it also keeps a zip reader from settling on the directory of a wheel
-/// stored inside a truncated file.
-fn check_trailer(file: &File) -> Result<(), String> {
+/// The artifact's length and the digest it ends with. It must end with the zip's
+/// end-of-central-directory record and the digest comment; anything else means it was cut
+/// short or had data appended (and a zip reader scanning back from a truncated file could
+/// settle on the directory of a wheel stored inside).
+fn read_trailer(file: &File) -> Result<(u64, String), String> {
     const EOCD_LEN: u64 = 22;
     let comment = DIGEST_COMMENT_LEN as u64;
     let len = file
@@ -138,21 +186,37 @@ fn check_trailer(file: &File) -> Result<(), String> {
     }
     let (eocd, digest) = tail.split_at(EOCD_LEN as usize);
     let comment_len = u16::from_le_bytes([eocd[20], eocd[21]]) as usize;
-    if eocd[..4] != [0x50, 0x4b, 0x05, 0x06]
-        || comment_len != DIGEST_COMMENT_LEN
-        || !digest.starts_with(DIGEST_PREFIX.as_bytes())
-    {
-        return Err(
+    let digest = std::str::from_utf8(digest)
+        .ok()
+        .and_then(|d| d.strip_prefix(DIGEST_PREFIX));
+    match digest {
+        Some(d) if eocd[..4] == [0x50, 0x4b, 0x05, 0x06] && comment_len == DIGEST_COMMENT_LEN => {
+            Ok((len, d.to_string()))
+        }
+        _ => Err(
             "it does not end with its payload's directory and digest: it is truncated or damaged, or has data appended"
                 .into(),
-        );
+        ),
     }
-    let want = &digest[DIGEST_PREFIX.len()..];
-    let have = file_prefix_sha256(file, len - 64).map_err(|e| format!("cannot read it ({e})"))?;
-    if have.as_bytes() != want {
-        return Err("its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with".into());
-    }
-    Ok(())
+}
+
+/// The zip, its manifest, and the stored entries: (manifest index, data start, size).
+struct Parsed {
+    archive: ZipArchive<File>,
+    manifest: Manifest,
+    stored: Vec<(usize, u64, u64)>,
+}
+
+fn parse(file: File, limits: &Limits) -> Result<Parsed, String> {
+    let mut archive = ZipArchive::new(file).map_err(|e| format!("it has no readable zip payload ({e})"))?;
+    let manifest = read_manifest(&mut archive)?;
+    manifest.check_consistent()?;
+    let stored = check_entries(&mut archive, &manifest, limits)?;
+    Ok(Parsed {
+        archive,
+        manifest,
+        stored,
+    })
 }
 
 fn read_manifest(archive: &mut ZipArchive<File>) -> Result<Manifest, String> {
@@ -172,7 +236,12 @@ fn read_manifest(archive: &mut ZipArchive<File>) -> Result<Manifest, String> {
 
 /// The zip must hold exactly the manifest's entries, in order, as regular files with safe
 /// names and the declared sizes: anything extra, missing or odd is refused up front.
-fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest, limits: &Limits) -> Result<(), String> {
+/// Returns the stored entries (manifest index, data start, size), to be hashed in place.
+fn check_entries(
+    archive: &mut ZipArchive<File>,
+    m: &Manifest,
+    limits: &Limits,
+) -> Result<Vec<(usize, u64, u64)>, String> {
     limits.check_total(m.entries.iter().map(|e| e.size).sum())?;
     if archive.has_duplicate_names() {
         return Err("it has two entries with the same name".into());
@@ -184,6 +253,7 @@ fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest, limits: &Limits) 
             m.entries.len()
         ));
     }
+    let mut stored = Vec::new();
     for (i, entry) in m.entries.iter().enumerate() {
         check_entry_name(&entry.path).map_err(|why| format!("entry {:?} {why}", entry.path))?;
         let file = archive
@@ -203,6 +273,10 @@ fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest, limits: &Limits) 
         }
         check_regular(name, file.unix_mode())?;
         limits.check_ratio(&format!("entry {name}"), file.size(), file.compressed_size())?;
+        if file.compression() == zip::CompressionMethod::Stored {
+            let start = file.data_start().ok_or_else(|| format!("entry {name} has no data"))?;
+            stored.push((i, start, file.size()));
+        }
         if file.size() != entry.size {
             return Err(format!(
                 "entry {name} declares {} bytes but the manifest says {}",
@@ -211,5 +285,5 @@ fn check_entries(archive: &mut ZipArchive<File>, m: &Manifest, limits: &Limits) 
             ));
         }
     }
-    Ok(())
+    Ok(stored)
 }

@@ -82,7 +82,11 @@ fn a_corrupt_artifact_is_refused_and_dest_untouched() {
         .unwrap();
     refused(&out, 3, "do not match the sha256 it ends with");
     assert!(!dest.exists());
-    refused(&Command::new(&bad).arg("--verify").output().unwrap(), 3, "corrupt or has been tampered with");
+    refused(
+        &Command::new(&bad).arg("--verify").output().unwrap(),
+        3,
+        "corrupt or has been tampered with",
+    );
 
     let truncated = fx.dir.path().join("truncated.sfx");
     write_exe(&truncated, &bytes[..bytes.len() - 100]);

@@ -4,7 +4,6 @@ mod inflate;
 pub mod native;
 pub mod pip;
 mod scripts;
-mod slice;
 
 use clap::ValueEnum;
 

@@ -10,14 +10,13 @@
 
 use super::inflate::{Extractor, RawEntry};
 use super::scripts::{self, EntryPoint};
-use super::slice::FileSlice;
 use crate::error::{Code, Context, Fail, Result};
 use crate::stage::Stage;
 use crate::venv::VenvLayout;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,7 +26,8 @@ use wheelsfx_payload::layout::check_entry_name;
 use wheelsfx_payload::limits::{check_regular, Limits};
 use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::reader::Payload;
-use wheelsfx_payload::record::{self, b64_urlsafe_nopad};
+use wheelsfx_payload::record::{self, b64_urlsafe_nopad, parse_record};
+use wheelsfx_payload::slice::FileSlice;
 use wheelsfx_payload::wheelname::normalize;
 use zip::CompressionMethod;
 use zip::ZipArchive;
@@ -297,52 +297,6 @@ fn check_wheel_version(wheel_meta: &str) -> std::result::Result<(), String> {
         Some("1") => Ok(()),
         _ => Err(format!("Wheel-Version {version} is not one this installer reads (1.x)")),
     }
-}
-
-type RecordMap = HashMap<String, Option<(String, u64)>>;
-
-/// RECORD rows: path -> (sha256 as urlsafe b64, size); rows with no hash (RECORD itself,
-/// .pyc files) map to None.
-fn parse_record(text: &str) -> std::result::Result<RecordMap, String> {
-    let mut out = HashMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let fields = split_csv(line);
-        let [path, hash, size] = &fields[..] else {
-            return Err(format!("has a RECORD row that is not path,hash,size: {line:?}"));
-        };
-        let expect = if hash.is_empty() {
-            None
-        } else {
-            let digest = hash
-                .strip_prefix("sha256=")
-                .ok_or_else(|| format!("RECORD hashes {path} with {hash:.10}…; only sha256 is accepted"))?;
-            let size = size
-                .parse()
-                .map_err(|_| format!("RECORD gives {path} a bad size {size:?}"))?;
-            Some((digest.to_string(), size))
-        };
-        out.insert(path.clone(), expect);
-    }
-    Ok(out)
-}
-
-/// A CSV row as Python's csv module writes RECORD (quotes only around fields that need them).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                fields.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(String::new()),
-            (c, _) => fields.last_mut().unwrap().push(c),
-        }
-    }
-    fields
 }
 
 /// Where a wheel entry goes, its RECORD path, and whether it is a `.data/scripts/` file.
