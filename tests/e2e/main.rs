@@ -10,6 +10,7 @@ use support::*;
 mod corpus;
 mod deploy;
 mod format;
+mod hostile;
 mod parity;
 mod refusals;
 
