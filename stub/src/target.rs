@@ -161,7 +161,9 @@ fn resolve(name: &str) -> Option<PathBuf> {
 /// Runs `query.py` under the interpreter: isolated (-I: no PYTHON* variables, no user site)
 /// and without `site`, so a broken sitecustomize cannot mislead us.
 pub fn query(path: &Path) -> std::result::Result<Interpreter, String> {
-    let out = Command::new(path)
+    let mut cmd = Command::new(path);
+    crate::run::die_with_parent(&mut cmd);
+    let out = cmd
         .args(["-I", "-S", "-c", QUERY])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())

@@ -9,6 +9,7 @@ use support::*;
 
 mod corpus;
 mod deploy;
+mod faults;
 mod format;
 mod hostile;
 mod parity;
