@@ -8,6 +8,7 @@ use std::process::Command;
 use support::*;
 
 mod corpus;
+mod debian;
 mod deploy;
 mod faults;
 mod format;
