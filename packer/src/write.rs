@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
-use wheelsfx_payload::digest::file_prefix_sha256;
+use wheelsfx_payload::digest::artifact_digest;
 use wheelsfx_payload::layout::{DIGEST_PREFIX, MANIFEST};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
@@ -75,7 +75,7 @@ fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
     file.flush()?;
     let file = file.into_inner().map_err(|e| e.into_error())?;
     let len = file.metadata()?.len();
-    let digest = file_prefix_sha256(&file, len - 64)?;
+    let digest = artifact_digest(&file, len - 64)?;
     file.write_all_at(digest.as_bytes(), len - 64)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
     file.sync_all()

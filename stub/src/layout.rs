@@ -11,9 +11,9 @@ pub const STATIC_DIR: &str = "static.in/";
 /// Support files copied into site-packages: loadenv reads `DEST/environment.json`.
 pub const LOADENV_PY: &str = "loadenv.py";
 pub const LOADENV_PTH: &str = "loadenv-init.pth";
-/// Every artifact ends with a zip comment of this prefix and 64 hex digits: the sha256 of
-/// every byte of the artifact before those digits (stub, entries, zip directories, the
-/// prefix). It covers what per-entry hashes cannot: headers, timestamps, the directory.
+/// Every artifact ends with a zip comment of this prefix and 64 hex digits: the
+/// [`crate::digest::artifact_digest`] of every byte of the artifact before those digits
+/// (stub, entries, zip directories, the prefix). It covers what per-entry hashes cannot: headers, timestamps, the directory.
 pub const DIGEST_PREFIX: &str = "wheelsfx-sha256:";
 pub const DIGEST_COMMENT_LEN: usize = DIGEST_PREFIX.len() + 64;
 

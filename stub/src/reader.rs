@@ -1,7 +1,7 @@
 //! Opening a payload: find the zip in an artifact, read and check the manifest, check that the
 //! zip's entry list is exactly the manifest's, and stream entries while verifying them.
 
-use crate::digest::{file_sha256_with_ranges, HashingReader};
+use crate::digest::{artifact_digest, ranges_sha256, HashingReader};
 use crate::layout::{check_entry_name, DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest};
@@ -57,8 +57,9 @@ impl Payload {
             .as_ref()
             .map(|p| p.stored.iter().map(|s| (s.1, s.2)).collect())
             .unwrap_or_default();
-        let (have, hashes) = file_sha256_with_ranges(&file, len - 64, &ranges)
-            .map_err(|e| PayloadError::Io(format!("cannot read the artifact {}: {e}", path.display())))?;
+        let (have, hashes) = rayon::join(|| artifact_digest(&file, len - 64), || ranges_sha256(&file, &ranges));
+        let read_err = |e: io::Error| PayloadError::Io(format!("cannot read the artifact {}: {e}", path.display()));
+        let (have, hashes) = (have.map_err(read_err)?, hashes.map_err(read_err)?);
         if have != want {
             return Err(corrupt(
                 path,

@@ -127,7 +127,12 @@ impl Base {
         let mut bytes = zip.finish().unwrap().into_inner();
         patch(&mut bytes);
         let n = bytes.len() - 64;
-        let digest = hex(&Sha256::digest(&bytes[..n]));
+        // The artifact digest: sha256 over the sha256s of 4 MiB chunks.
+        let mut top = Sha256::new();
+        for chunk in bytes[..n].chunks(4 << 20) {
+            top.update(Sha256::digest(chunk));
+        }
+        let digest = hex(&top.finalize());
         bytes[n..].copy_from_slice(digest.as_bytes());
         bytes
     }
