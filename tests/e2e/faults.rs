@@ -29,11 +29,8 @@ fn killed_at_any_moment_then_rerun_succeeds() {
     let full = start.elapsed();
     for k in 0..12 {
         let dest = fx.dest(&format!("killed{k}"));
-        let mut child = Command::new(&fx.artifact)
-            .arg("-d")
-            .arg(&dest)
-            .arg("--python")
-            .arg(&py.path)
+        let mut child = fx
+            .install_command(&dest, &py.path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -45,13 +42,7 @@ fn killed_at_any_moment_then_rerun_succeeds() {
             !dest.exists() || complete(&dest),
             "kill {k}: DEST exists but is incomplete"
         );
-        let again = Command::new(&fx.artifact)
-            .arg("-d")
-            .arg(&dest)
-            .arg("--python")
-            .arg(&py.path)
-            .output()
-            .unwrap();
+        let again = fx.install_command(&dest, &py.path).output().unwrap();
         if dest.exists() && again.status.code() == Some(6) {
             assert!(
                 text(&again.stderr).contains("already exists"),
@@ -77,11 +68,7 @@ fn concurrent_runs_on_one_dest() {
     let py = &pythons()[0];
     let dest = fx.dest("race");
     let spawn = |extra: &[&str]| {
-        Command::new(&fx.artifact)
-            .arg("-d")
-            .arg(&dest)
-            .arg("--python")
-            .arg(&py.path)
+        fx.install_command(&dest, &py.path)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -139,13 +126,7 @@ fn a_full_disk_is_a_clean_error() {
     let mnt = fx.dir.path().join("small");
     with_tmpfs(&mnt, "size=2m", || {
         let dest = mnt.join("release");
-        let out = Command::new(&fx.artifact)
-            .arg("-d")
-            .arg(&dest)
-            .arg("--python")
-            .arg(&py.path)
-            .output()
-            .unwrap();
+        let out = fx.install_command(&dest, &py.path).output().unwrap();
         refused(&out, 5, "No space left on device");
         let left: Vec<_> = std::fs::read_dir(&mnt)
             .unwrap()
@@ -181,25 +162,18 @@ fn without_proc_the_artifact_finds_itself() {
         println!("skipping the no-/proc test: unshare needs root");
         return;
     }
-    let dest = fx.dest("noproc");
-    let script = format!(
-        "mount -t tmpfs none /proc && {} -d {} --python {}",
-        fx.artifact.display(),
-        dest.display(),
-        py.path.display()
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(complete(&dest));
+    let direct = format!("{} -d", fx.artifact.display());
+    no_proc_deploy(&fx, &direct, "noproc", py);
     // Started by name through PATH, with no /proc: argv[0] is resolved on PATH.
-    let dir = fx.artifact.parent().unwrap();
-    let dest = fx.dest("noproc-path");
+    let by_name = format!("PATH={}:$PATH mysite.sfx -d", fx.artifact.parent().unwrap().display());
+    no_proc_deploy(&fx, &by_name, "noproc-path", py);
+}
+
+/// Runs `INVOCATION DEST --python PY` with an empty /proc in a private mount namespace.
+fn no_proc_deploy(fx: &Fixture, invocation: &str, name: &str, py: &Python) {
+    let dest = fx.dest(name);
     let script = format!(
-        "mount -t tmpfs none /proc && PATH={}:$PATH mysite.sfx -d {} --python {}",
-        dir.display(),
+        "mount -t tmpfs none /proc && {invocation} {} --python {}",
         dest.display(),
         py.path.display()
     );
@@ -207,7 +181,7 @@ fn without_proc_the_artifact_finds_itself() {
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{invocation}: {}", text(&out.stderr));
     assert!(complete(&dest));
 }
 

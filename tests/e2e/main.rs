@@ -55,20 +55,25 @@ impl Fixture {
 
     /// (Re)builds the artifact with extra arguments.
     pub fn build(&self, extra: &[&str]) -> std::process::Output {
+        ok(self.build_command(&self.artifact).args(extra))
+    }
+
+    /// `wheelsfx build` of this fixture's app, wheelhouse and static folder into `output`.
+    pub fn build_command(&self, output: &Path) -> Command {
         let d = self.dir.path();
-        ok(wheelsfx()
-            .arg("build")
+        let mut cmd = wheelsfx();
+        cmd.arg("build")
             .arg("--app")
             .arg(d.join("src/mysite"))
             .arg("--wheelhouse")
-            .arg(d.join("wheelhouse"))
-            .arg("--bootstrap-wheels")
+            .arg(d.join("wheelhouse"));
+        cmd.arg("--bootstrap-wheels")
             .arg(bootstrap_dir())
             .arg("--extra-static")
             .arg(d.join("fonts"))
             .arg("-o")
-            .arg(&self.artifact)
-            .args(extra))
+            .arg(output);
+        cmd
     }
 
     pub fn dest(&self, name: &str) -> PathBuf {
@@ -80,13 +85,15 @@ impl Fixture {
         Command::new(&self.artifact).args(args).output().unwrap()
     }
 
+    /// `./artifact -d DEST --python PY`, to run or spawn.
+    pub fn install_command(&self, dest: &Path, python: &Path) -> Command {
+        let mut cmd = Command::new(&self.artifact);
+        cmd.arg("-d").arg(dest).arg("--python").arg(python);
+        cmd
+    }
+
     pub fn deploy(&self, dest: &Path, python: &Path, extra: &[&str]) -> std::process::Output {
-        ok(Command::new(&self.artifact)
-            .arg("-d")
-            .arg(dest)
-            .arg("--python")
-            .arg(python)
-            .args(extra))
+        ok(self.install_command(dest, python).args(extra))
     }
 }
 
