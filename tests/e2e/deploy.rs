@@ -156,3 +156,23 @@ fn env_file_and_json_result() {
     let script = ok(Command::new(dest.join("venv/bin/greet")).env_remove("GREETING"));
     assert_eq!(text(&script.stdout).trim(), "greeting=from --env-file");
 }
+
+#[test]
+fn paths_with_spaces_and_long_paths_get_working_launchers() {
+    let fx = Fixture::new();
+    let py = &pythons()[0];
+    let long = format!("deep/{}/release", "d".repeat(120));
+    for name in ["with space/release 1", long.as_str()] {
+        let dest = fx.dest(name);
+        fx.deploy(&dest, &py.path, &[]);
+        let launcher = std::fs::read_to_string(dest.join("venv/bin/greet")).unwrap();
+        assert!(
+            launcher.starts_with("#!/bin/sh\n"),
+            "{name}: want the /bin/sh trick:\n{launcher}"
+        );
+        let out = ok(Command::new(dest.join("venv/bin/greet")).env("GREETING", "spaced"));
+        assert_eq!(text(&out.stdout).trim(), "greeting=spaced", "{name}");
+        let pip = ok(Command::new(dest.join("venv/bin/pip")).arg("--version"));
+        assert!(text(&pip.stdout).starts_with("pip "), "{name}: {}", text(&pip.stdout));
+    }
+}
