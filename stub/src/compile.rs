@@ -1,67 +1,112 @@
-//! Step 9: byte-compile what the native installer wrote, with the target interpreter, on
-//! every core: a few long-lived worker processes (compile.py) fed file lists, not one process
-//! per wheel. The pyc files are what pip's compileall would write (same invalidation mode).
+//! Step 9: byte-compile what the native installer writes, with the target interpreter, on
+//! every core: one long-lived worker process (compile.py) per core, fed file paths while the
+//! install is still writing, not one process per wheel. The pyc files are what pip's
+//! compileall would write (same bytes, same invalidation mode).
 
 use crate::error::{Context, Fail, Result};
 use crate::install::native::Installed;
 use crate::run;
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use wheelsfx_payload::record::csv_field;
 
 const WORKER: &str = include_str!("compile.py");
 
-/// `stage`/`dest`: the staging directory and DEST, so code objects name final paths.
-pub fn compile(
-    python: &Path,
-    site: &Path,
-    stage: &Path,
-    dest: &Path,
-    cache_tag: &str,
-    installed: &[Installed],
-) -> Result<()> {
-    let files: Vec<&PathBuf> = installed.iter().flat_map(|w| &w.py_files).collect();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len().max(1));
-    let mut children = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let child = run::python(python)
-            .args(["-I", "-c", WORKER])
-            .arg(stage)
-            .arg(dest)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .ctx(|| format!("cannot start {} to byte-compile", python.display()))?;
-        children.push(child);
-    }
-    // Interleaved, so every worker gets a share of the big packages.
-    for (n, child) in children.iter_mut().enumerate() {
-        let mut list = Vec::new();
-        for f in files.iter().skip(n).step_by(workers) {
-            list.extend_from_slice(f.as_os_str().as_bytes());
-            list.push(b'\n');
+/// Compile workers, started before the install and fed each `.py` file as soon as it is
+/// written, so byte-compiling (CPU in Python) overlaps extraction (mostly the kernel's file
+/// creation). `finish` waits for them and records the pyc files.
+pub struct Compiler {
+    tx: Option<Sender<PathBuf>>,
+    feeders: Vec<JoinHandle<std::io::Result<()>>>,
+    children: Vec<Child>,
+    python: PathBuf,
+}
+
+impl Compiler {
+    /// `stage`/`dest`: the staging directory and DEST, so code objects name final paths.
+    pub fn start(python: &Path, stage: &Path, dest: &Path) -> Result<Compiler> {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let (tx, rx) = mpsc::channel::<PathBuf>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut compiler = Compiler {
+            tx: Some(tx),
+            feeders: Vec::new(),
+            children: Vec::new(),
+            python: python.into(),
+        };
+        for _ in 0..workers {
+            let mut child = run::python(python)
+                .args(["-I", "-c", WORKER])
+                .arg(stage)
+                .arg(dest)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .ctx(|| format!("cannot start {} to byte-compile", python.display()))?;
+            let stdin = child.stdin.take().expect("piped");
+            compiler.children.push(child);
+            let rx = rx.clone();
+            compiler.feeders.push(std::thread::spawn(move || feed(&rx, stdin)));
         }
-        let mut stdin = child.stdin.take().expect("piped");
-        std::thread::spawn(move || stdin.write_all(&list));
+        Ok(compiler)
     }
-    for child in children {
-        let out = child.wait_with_output().ctx(|| "byte-compiling failed".into())?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(Fail::install(format!(
-                "byte-compiling with {} failed: {}",
-                python.display(),
-                err.trim()
-            )));
+
+    /// Where to send each `.py` file to compile.
+    pub fn sender(&self) -> &Sender<PathBuf> {
+        self.tx.as_ref().expect("only finish takes it")
+    }
+
+    pub fn finish(mut self, site: &Path, cache_tag: &str, installed: &[Installed]) -> Result<()> {
+        drop(self.tx.take());
+        for feeder in self.feeders.drain(..) {
+            let fed = feeder
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("feeder thread panicked")));
+            fed.ctx(|| "cannot feed the byte-compile workers".into())?;
+        }
+        for child in std::mem::take(&mut self.children) {
+            let out = child.wait_with_output().ctx(|| "byte-compiling failed".into())?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                return Err(Fail::install(format!(
+                    "byte-compiling with {} failed: {}",
+                    self.python.display(),
+                    err.trim()
+                )));
+            }
+        }
+        record_pycs(site, cache_tag, installed)
+    }
+}
+
+/// A failed install must not leave workers writing into a staging directory being removed.
+impl Drop for Compiler {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
-    record_pycs(site, cache_tag, installed)
+}
+
+/// Hands paths from the shared channel to one worker, a line each, until the channel closes.
+fn feed(rx: &Mutex<Receiver<PathBuf>>, mut stdin: ChildStdin) -> std::io::Result<()> {
+    loop {
+        let next = rx
+            .lock()
+            .map_err(|_| std::io::Error::other("a feeder panicked"))?
+            .recv();
+        let Ok(path) = next else { return Ok(()) };
+        let mut line = path.into_os_string().into_vec();
+        line.push(b'\n');
+        stdin.write_all(&line)?;
+    }
 }
 
 /// Adds each wheel's new .pyc files to its RECORD (without a hash, which the spec allows

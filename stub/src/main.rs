@@ -216,6 +216,12 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             .filter(|w| !target.bootstrap.iter().any(|b| b.file == w.file))
             .cloned(),
     );
+    // Compile workers start now, so bytecode is compiled while the native install writes.
+    let python = stage.path("venv/bin/python");
+    let compiler = match (&target.python.cache_tag, cli.installer, cli.no_compile) {
+        (Some(_), Installer::Native, false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
+        _ => None,
+    };
     let installed = match cli.installer {
         Installer::Native => Some(install::native::install(
             &mut payload,
@@ -224,6 +230,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             &target.python.xy(),
             &all,
             cli.limits(),
+            compiler.as_ref().map(|c| c.sender()),
         )?),
         Installer::Pip => {
             unpack::wheels(&mut payload, &stage, &all)?;
@@ -238,16 +245,9 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         std::fs::write(stage.path("environment.json"), text).ctx(|| "cannot write environment.json".into())?;
     }
     say.step("wire");
-    // pip compiles as it installs; the native installer leaves it to this step.
-    if let (Some(installed), Some(tag), false) = (&installed, &target.python.cache_tag, cli.no_compile) {
-        compile::compile(
-            &stage.path("venv/bin/python"),
-            &stage.path(&layout.site_packages),
-            &stage.dir,
-            &stage.dest,
-            tag,
-            installed,
-        )?;
+    // pip compiles as it installs; after the native installer, wait for the workers.
+    if let (Some(c), Some(installed), Some(tag)) = (compiler, &installed, &target.python.cache_tag) {
+        c.finish(&stage.path(&layout.site_packages), tag, installed)?;
         say.step("compile");
     }
     let receipt = receipt(cli, &stage, &payload.manifest, &target, &say);

@@ -21,6 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use wheelsfx_payload::layout::check_entry_name;
 use wheelsfx_payload::limits::{check_regular, Limits};
@@ -63,6 +64,13 @@ struct Task {
     script: bool,
 }
 
+impl Task {
+    /// A `.py` file in site-packages: what pip byte-compiles.
+    fn compiles(&self, ctx: &Ctx) -> bool {
+        self.dest.starts_with(&ctx.site) && self.record_path.ends_with(".py")
+    }
+}
+
 struct WheelPlan {
     file: String,
     dist_info: String,
@@ -76,6 +84,7 @@ pub fn install(
     xy: &str,
     wheels: &[Wheel],
     limits: Limits,
+    compile: Option<&Sender<PathBuf>>,
 ) -> Result<Vec<Installed>> {
     let ctx = Ctx {
         limits,
@@ -118,7 +127,13 @@ pub fn install(
     make_dirs(&tasks, &ctx)?;
     let lines: Vec<(usize, String)> = tasks
         .par_iter()
-        .map(|t| extract(&plans[t.wheel], t, &file, &ctx).map(|line| (t.wheel, line)))
+        .map(|t| {
+            let line = extract(&plans[t.wheel], t, &file, &ctx)?;
+            if let (Some(tx), true) = (compile, t.compiles(&ctx)) {
+                let _ = tx.send(t.dest.clone()); // a closed channel only means no compiling
+            }
+            Ok((t.wheel, line))
+        })
         .collect::<Result<_>>()?;
     let mut per_wheel: Vec<Vec<String>> = vec![Vec::new(); plans.len()];
     for (w, line) in lines {
@@ -131,7 +146,7 @@ pub fn install(
         .map(|(i, (plan, records))| {
             let py_files = tasks
                 .iter()
-                .filter(|t| t.wheel == i && t.dest.starts_with(&ctx.site) && t.record_path.ends_with(".py"))
+                .filter(|t| t.wheel == i && t.compiles(&ctx))
                 .map(|t| t.dest.clone())
                 .collect();
             finish(plan, records, &ctx).map(|dist_info| Installed { dist_info, py_files })
