@@ -4,6 +4,7 @@
 mod collect;
 mod pip;
 mod plan;
+mod requires;
 mod wheel;
 mod write;
 

@@ -2,6 +2,7 @@
 //! that lists every entry in payload order.
 
 use crate::collect::{Inputs, Source};
+use crate::requires;
 use crate::wheel::WheelFile;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,6 +26,8 @@ pub struct Plan {
 pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
     check_one_per_target(&inputs.wheels)?;
     check_one_per_target(&inputs.bootstrap)?;
+    let target = target(inputs);
+    requires::check(&inputs.wheels, &inputs.bootstrap, &target.python_versions)?;
     let mut items = Vec::new();
     let wheels = wheel_items(&inputs.wheels, WHEELS_DIR, &mut items)?;
     let bootstrap_wheels = wheel_items(&inputs.bootstrap, BOOTSTRAP_DIR, &mut items)?;
@@ -57,7 +60,7 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         },
         created,
         packer: format!("wheelsfx {}", env!("CARGO_PKG_VERSION")),
-        target: target(inputs),
+        target,
         digest: Manifest::compute_digest(&entries),
         wheels,
         bootstrap_wheels,
@@ -115,18 +118,20 @@ fn wheel_items(wheels: &[WheelFile], dir: &str, items: &mut Vec<Item>) -> Result
     Ok(out)
 }
 
-/// The Python versions the set targets: those of interpreter-specific (cpXY) wheels, else
-/// the interpreter pip ran with.
+/// The Python versions the set targets: those of interpreter-specific (cpXY-cpXY) wheels,
+/// else the interpreter pip ran with.
 fn target(inputs: &Inputs) -> Target {
     let mut versions: Vec<String> = Vec::new();
     let mut tags: Vec<String> = Vec::new();
     for w in &inputs.wheels {
         for t in &w.name.tags {
             tags.push(t.clone());
-            let py = t.split('-').next().unwrap_or("");
+            // Only interpreter-specific ABIs pin a version: cp310-abi3 means "3.10 or newer".
+            let mut parts = t.split('-');
+            let (py, abi) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             if let Some(v) = py
                 .strip_prefix("cp3")
-                .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+                .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) && abi.starts_with("cp"))
             {
                 versions.push(format!("3.{v}"));
             }

@@ -14,6 +14,7 @@ pub struct WheelFile {
     pub distribution: String,
     pub version: String,
     pub requires_python: Option<String>,
+    pub requires_dist: Vec<String>,
 }
 
 impl WheelFile {
@@ -60,7 +61,13 @@ impl WheelFile {
                 name.distribution
             ));
         }
+        let requires_dist = headers
+            .iter()
+            .filter(|(h, _)| h.eq_ignore_ascii_case("Requires-Dist"))
+            .map(|(_, v)| v.clone())
+            .collect();
         Ok(WheelFile {
+            requires_dist,
             path: path.to_path_buf(),
             file_name,
             requires_python: get("Requires-Python"),

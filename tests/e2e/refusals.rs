@@ -119,3 +119,66 @@ fn write_exe(path: &std::path::Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// `wheelsfx build` on a wheelhouse; returns the output (not asserted).
+fn pack(wheels: &[WheelSpec]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let house = dir.path().join("house");
+    std::fs::create_dir_all(&house).unwrap();
+    for w in wheels {
+        w.write(&house);
+    }
+    wheelsfx()
+        .args(["build", "--app"])
+        .arg(&app)
+        .arg("--wheelhouse")
+        .arg(&house)
+        .arg("--bootstrap-wheels")
+        .arg(bootstrap_dir())
+        .arg("-o")
+        .arg(dir.path().join("out.sfx"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_packer_refuses_an_incomplete_or_conflicting_wheel_set() {
+    let mut needs = WheelSpec::new("needy", "1.0").file("needy.py", "");
+    needs.requires_dist = vec!["missingdep>=1", "fastthing>=3", "onlyforextra; extra == 'fancy'"];
+    let mut wheels = standard_wheels();
+    wheels.push(needs);
+    let out = pack(&wheels);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("2 unmet requirements"), "{err}");
+    assert!(
+        err.contains("needy 1.0 requires missingdep>=1") && err.contains("the set has no missingdep"),
+        "{err}"
+    );
+    assert!(err.contains("the set has fastthing 2.0"), "{err}");
+    assert!(
+        !err.contains("onlyforextra"),
+        "requirements behind an extra are not checked: {err}"
+    );
+
+    let mut satisfied = WheelSpec::new("needy", "1.0").file("needy.py", "");
+    satisfied.requires_dist = vec!["fastthing>=2,<3", "greet", "backport; python_version < '3'"];
+    let mut wheels = standard_wheels();
+    wheels.push(satisfied);
+    let out = pack(&wheels);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let mut twin = WheelSpec::new("greet", "2.0").file("greet/__init__.py", "");
+    twin.tag = "py3-none-any";
+    let mut wheels = standard_wheels();
+    wheels.push(twin);
+    let out = pack(&wheels);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("are both wheels of greet for py3-none-any; keep one"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -21,6 +21,7 @@ pub struct WheelSpec {
     pub files: Vec<(String, Vec<u8>, bool)>,
     pub entry_points: Option<&'static str>,
     pub requires_python: Option<&'static str>,
+    pub requires_dist: Vec<&'static str>,
 }
 
 impl WheelSpec {
@@ -33,6 +34,7 @@ impl WheelSpec {
             files: Vec::new(),
             entry_points: None,
             requires_python: None,
+            requires_dist: Vec::new(),
         }
     }
 
@@ -60,6 +62,9 @@ impl WheelSpec {
         );
         if let Some(rp) = self.requires_python {
             metadata.push_str(&format!("Requires-Python: {rp}\n"));
+        }
+        for req in &self.requires_dist {
+            metadata.push_str(&format!("Requires-Dist: {req}\n"));
         }
         files.push((format!("{dist_info}/METADATA"), metadata.into_bytes(), false));
         let wheel = format!(

@@ -1,0 +1,94 @@
+//! Part of planning: every `Requires-Dist` of every wheel must be satisfied by the set, for
+//! each Python the artifact targets, so a missing or too-old dependency is a build error
+//! naming the wheel, not an ImportError on the server.
+//!
+//! Markers are evaluated for Linux x86_64 CPython X.Y.0 with no extras: a requirement only an
+//! extra asks for is not checked (the set does not say which extras were installed). With no
+//! known target version, only unconditional requirements are checked.
+
+use crate::wheel::WheelFile;
+use pep508_rs::pep440_rs::Version;
+use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
+use std::collections::HashMap;
+use std::str::FromStr;
+use wheelsfx_payload::wheelname::normalize;
+
+pub fn check(wheels: &[WheelFile], bootstrap: &[WheelFile], python_versions: &[String]) -> Result<(), String> {
+    let have: HashMap<String, (&WheelFile, Option<Version>)> = wheels
+        .iter()
+        .chain(bootstrap)
+        .map(|w| (normalize(&w.distribution), (w, Version::from_str(&w.version).ok())))
+        .collect();
+    let envs: Vec<(String, Option<MarkerEnvironment>)> = if python_versions.is_empty() {
+        vec![("any Python".into(), None)]
+    } else {
+        python_versions
+            .iter()
+            .map(|v| (format!("Python {v}"), environment(v)))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    for w in wheels {
+        for line in &w.requires_dist {
+            let req = Requirement::<pep508_rs::VerbatimUrl>::from_str(line)
+                .map_err(|e| format!("{}: cannot read Requires-Dist {line:?}: {e}", w.file_name))?;
+            for (label, env) in &envs {
+                let applies = match env {
+                    Some(env) => req.evaluate_markers(env, &[]),
+                    None => req.marker.is_true(),
+                };
+                if applies {
+                    if let Some(p) = unmet(w, &req, label, &have) {
+                        problems.push(p);
+                    }
+                }
+            }
+        }
+    }
+    problems.dedup();
+    match problems.len() {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} unmet requirement{} in the wheel set: {}; add the missing wheels to the requirements or the wheelhouse",
+            if n == 1 { "" } else { "s" },
+            problems.join("; ")
+        )),
+    }
+}
+
+fn unmet(
+    w: &WheelFile,
+    req: &Requirement,
+    label: &str,
+    have: &HashMap<String, (&WheelFile, Option<Version>)>,
+) -> Option<String> {
+    let who = format!("{} {} requires {req}", w.distribution, w.version);
+    match have.get(&normalize(req.name.as_ref())) {
+        None => Some(format!("{who} (for {label}), but the set has no {}", req.name)),
+        Some((dep, version)) => match (&req.version_or_url, version) {
+            (Some(VersionOrUrl::VersionSpecifier(spec)), Some(v)) if !spec.contains(v) => Some(format!(
+                "{who} (for {label}), but the set has {} {}",
+                dep.distribution, dep.version
+            )),
+            _ => None,
+        },
+    }
+}
+
+fn environment(xy: &str) -> Option<MarkerEnvironment> {
+    let full = format!("{xy}.0");
+    MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
+        implementation_name: "cpython",
+        implementation_version: &full,
+        os_name: "posix",
+        platform_machine: "x86_64",
+        platform_python_implementation: "CPython",
+        platform_release: "",
+        platform_system: "Linux",
+        platform_version: "",
+        python_full_version: &full,
+        python_version: xy,
+        sys_platform: "linux",
+    })
+    .ok()
+}
