@@ -39,7 +39,7 @@ pub struct Inputs {
 const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn", "__pycache__"];
 
 pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
-    let app_dir = &args.app;
+    let app_dir = args.app();
     if !app_dir.is_dir() {
         return Err(format!("--app {} is not a directory", app_dir.display()));
     }
@@ -71,8 +71,8 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     let mut scratch = None;
     if let Some(req) = &args.requirements {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        pip::wheel_closure(&args.python, req, dir.path())?;
-        python_version = Some(pip::python_version(&args.python)?);
+        pip::wheel_closure(args.python(), req, dir.path())?;
+        python_version = Some(pip::python_version(args.python())?);
         wheels.extend(wheels_in(dir.path())?);
         scratch = Some(dir);
     }
@@ -81,7 +81,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     }
     let bootstrap_dir = match &args.bootstrap_wheels {
         Some(d) => d.clone(),
-        None => pip::bootstrap_wheels(&args.python, python_version.as_deref())?,
+        None => pip::bootstrap_wheels(args.python(), python_version.as_deref())?,
     };
     let bootstrap = wheels_in(&bootstrap_dir)?
         .into_iter()

@@ -2,6 +2,7 @@
 //! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload).
 
 mod collect;
+mod config;
 mod pip;
 mod plan;
 mod requires;
@@ -45,7 +46,7 @@ enum Command {
 pub struct BuildArgs {
     /// The project tree; its directory name is the app's name (DEST/<name>, <name>.pth)
     #[arg(long)]
-    pub app: PathBuf,
+    pub app: Option<PathBuf>,
     /// Requirements file: pip builds/downloads the full closure as wheels
     #[arg(long, short = 'r')]
     pub requirements: Option<PathBuf>,
@@ -59,20 +60,41 @@ pub struct BuildArgs {
     #[arg(long)]
     pub extra_static: Vec<PathBuf>,
     /// Interpreter that runs pip (and whose X.Y the artifact targets when all wheels are pure)
-    #[arg(long, default_value = "python3")]
-    pub python: String,
+    /// [default: python3]
+    #[arg(long)]
+    pub python: Option<String>,
     /// Version or build id recorded in the manifest
     #[arg(long, env = "WHEELSFX_BUILD_ID")]
     pub build_id: Option<String>,
     /// Output file
     #[arg(short = 'o', long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
+    /// Where to read [tool.wheelsfx] defaults from
+    #[arg(long, default_value = "pyproject.toml")]
+    pub config: PathBuf,
+}
+
+impl BuildArgs {
+    pub fn app(&self) -> &std::path::Path {
+        self.app.as_deref().expect("config::merge checked it")
+    }
+    pub fn output(&self) -> &std::path::Path {
+        self.output.as_deref().expect("config::merge checked it")
+    }
+    pub fn python(&self) -> &str {
+        self.python.as_deref().unwrap_or("python3")
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => build(&args),
+        Command::Build(mut args) => {
+            let config = args.config.clone();
+            config::merge(&mut args, &config)
+                .map_err(|m| (2, m))
+                .and_then(|()| build(&args))
+        }
         Command::Inspect { artifact, json } => open(&artifact).map(|p| inspect::inspect(&p.manifest, json)),
         Command::Verify { artifact } => open(&artifact).and_then(|mut p| {
             let (n, bytes) = p.verify_all().map_err(fail)?;
@@ -126,11 +148,11 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(315_532_800);
-    write::write(&plan, &args.output, mtime).map_err(input_err)?;
+    write::write(&plan, args.output(), mtime).map_err(input_err)?;
     let m = &plan.manifest;
     println!(
         "wrote {}: {} ({} wheels, {} bootstrap wheels, {} entries, python {})",
-        args.output.display(),
+        args.output().display(),
         m.app.name,
         m.wheels.len(),
         m.bootstrap_wheels.len(),

@@ -95,3 +95,45 @@ fn inspect_list_verify_and_version() {
         "{version}"
     );
 }
+
+#[test]
+fn build_reads_tool_wheelsfx_from_pyproject() {
+    let fx = Fixture::new();
+    let d = fx.dir.path();
+    let config = format!(
+        "[project]\nname = \"mysite\"\n\n[tool.wheelsfx]\napp = \"src/mysite\"\nwheelhouse = \"wheelhouse\"\nbootstrap-wheels = {:?}\nextra-static = [\"fonts\"]\noutput = \"from-config.sfx\"\nbuild-id = \"cfg-7\"\n",
+        bootstrap_dir().display().to_string()
+    );
+    std::fs::write(d.join("pyproject.toml"), config).unwrap();
+    ok(wheelsfx().arg("build").current_dir(d));
+    let m = ok(wheelsfx().args(["inspect", "--json"]).arg(d.join("from-config.sfx")));
+    let m: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+    assert_eq!(m["app"]["build_id"], "cfg-7");
+    assert!(m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["path"] == "static.in/0/font.css"));
+    // The command line wins over the file.
+    ok(wheelsfx()
+        .args(["build", "-o", "cli.sfx", "--build-id", "cli-1"])
+        .current_dir(d));
+    assert!(d.join("cli.sfx").is_file());
+
+    std::fs::write(
+        d.join("pyproject.toml"),
+        "[tool.wheelsfx]\napp = \"src/mysite\"\nouput = \"typo.sfx\"\n",
+    )
+    .unwrap();
+    let out = wheelsfx().arg("build").current_dir(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("pyproject.toml") && text(&out.stderr).contains("ouput"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(d.join("pyproject.toml")).unwrap();
+    let out = wheelsfx().arg("build").current_dir(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no --app given"), "{}", text(&out.stderr));
+}

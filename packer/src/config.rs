@@ -1,0 +1,80 @@
+//! `[tool.wheelsfx]` in pyproject.toml, so CI can run plain `wheelsfx build`. Every key is a
+//! `build` option (same names); the command line wins; paths are relative to the file.
+//!
+//! ```toml
+//! [tool.wheelsfx]
+//! app = "cfgov"
+//! requirements = "requirements/deployment.txt"
+//! extra-static = ["static.in/cfgov-fonts"]
+//! output = "cfgov_current_build"
+//! ```
+
+use crate::BuildArgs;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Config {
+    app: Option<PathBuf>,
+    requirements: Option<PathBuf>,
+    wheelhouse: Option<PathBuf>,
+    bootstrap_wheels: Option<PathBuf>,
+    #[serde(default)]
+    extra_static: Vec<PathBuf>,
+    python: Option<String>,
+    build_id: Option<String>,
+    output: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct PyProject {
+    tool: Option<Tool>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    wheelsfx: Option<Config>,
+}
+
+/// Fills what the command line left unset from `[tool.wheelsfx]` in `pyproject` (when it
+/// exists), then checks that `--app` and `-o` are known.
+pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
+    let config = if pyproject.is_file() {
+        read(pyproject)?
+    } else {
+        Config::default()
+    };
+    let base = pyproject.parent().unwrap_or(Path::new("."));
+    let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
+    args.app = args.app.take().or(rel(config.app));
+    args.requirements = args.requirements.take().or(rel(config.requirements));
+    args.wheelhouse = args.wheelhouse.take().or(rel(config.wheelhouse));
+    args.bootstrap_wheels = args.bootstrap_wheels.take().or(rel(config.bootstrap_wheels));
+    if args.extra_static.is_empty() {
+        args.extra_static = config.extra_static.into_iter().map(|p| base.join(p)).collect();
+    }
+    args.python = args.python.take().or(config.python);
+    args.build_id = args.build_id.take().or(config.build_id);
+    args.output = args.output.take().or(rel(config.output));
+    let missing = |what: &str| {
+        format!(
+            "no {what} given: pass it, or set it in [tool.wheelsfx] of {}",
+            pyproject.display()
+        )
+    };
+    if args.app.is_none() {
+        return Err(missing("--app"));
+    }
+    if args.output.is_none() {
+        return Err(missing("-o/--output"));
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let doc: PyProject =
+        toml::from_str(&text).map_err(|e| format!("{} is not valid for wheelsfx: {e}", path.display()))?;
+    Ok(doc.tool.and_then(|t| t.wheelsfx).unwrap_or_default())
+}
