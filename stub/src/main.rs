@@ -8,6 +8,7 @@ mod compile;
 mod error;
 mod install;
 mod locate;
+mod progress;
 mod run;
 mod stage;
 mod target;
@@ -216,6 +217,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             .filter(|w| !target.bootstrap.iter().any(|b| b.file == w.file))
             .cloned(),
     );
+    let progress = progress::Progress::new(cli.json);
     // Compile workers start now, so bytecode is compiled while the native install writes.
     let python = stage.path("venv/bin/python");
     let compiler = match (&target.python.cache_tag, cli.installer, cli.no_compile) {
@@ -231,6 +233,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             &all,
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),
+            &progress,
         )?),
         Installer::Pip => {
             unpack::wheels(&mut payload, &stage, &all)?;
@@ -247,9 +250,11 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     say.step("wire");
     // pip compiles as it installs; after the native installer, wait for the workers.
     if let (Some(c), Some(installed), Some(tag)) = (compiler, &installed, &target.python.cache_tag) {
+        progress.wait("byte-compiling");
         c.finish(&stage.path(&layout.site_packages), tag, installed)?;
         say.step("compile");
     }
+    progress.done();
     let receipt = receipt(cli, &stage, &payload.manifest, &target, &say);
     commit::commit(&mut stage, &payload.manifest, &receipt)?;
     say.line(&format!(

@@ -11,6 +11,7 @@
 use super::inflate::{Extractor, RawEntry};
 use super::scripts::{self, EntryPoint};
 use crate::error::{Code, Context, Fail, Result};
+use crate::progress::Progress;
 use crate::stage::Stage;
 use crate::venv::VenvLayout;
 use rayon::prelude::*;
@@ -85,6 +86,7 @@ pub fn install(
     wheels: &[Wheel],
     limits: Limits,
     compile: Option<&Sender<PathBuf>>,
+    progress: &Progress,
 ) -> Result<Vec<Installed>> {
     let ctx = Ctx {
         limits,
@@ -125,10 +127,12 @@ pub fn install(
         .check_total(total)
         .map_err(|m| Fail::new(Code::CorruptArtifact, format!("the artifact is refused: {m}")))?;
     make_dirs(&tasks, &ctx)?;
+    progress.start("installing", tasks.len() as u64);
     let lines: Vec<(usize, String)> = tasks
         .par_iter()
         .map(|t| {
             let line = extract(&plans[t.wheel], t, &file, &ctx)?;
+            progress.inc();
             if let (Some(tx), true) = (compile, t.compiles(&ctx)) {
                 let _ = tx.send(t.dest.clone()); // a closed channel only means no compiling
             }
