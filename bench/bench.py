@@ -27,7 +27,7 @@ CASES = {
     "venv + pip --no-compile": f"{args.python} -m venv $D && $D/bin/pip install -q --no-index --no-deps --no-compile {WHEELS}",
     "venv + pip (bytecode)": f"{args.python} -m venv $D && $D/bin/pip install -q --no-index --no-deps {WHEELS}",
     "unzip, sequential": f"for w in {WHEELS}; do unzip -qo $w -d $D; done",
-    f"unzip, parallel (-P {N})": f"printf '%s\\n' {WHEELS} | xargs -P {N} -I{{}} unzip -qo {{}} -d $D",
+    f"unzip, parallel (-P {N})": f"mkdir -p $D && printf '%s\\n' {WHEELS} | xargs -P {N} -I{{}} unzip -qo {{}} -d $D",
 }
 
 
