@@ -182,3 +182,21 @@ fn the_packer_refuses_an_incomplete_or_conflicting_wheel_set() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn cp311_wheels_with_python39_are_refused_before_writing() {
+    let Some(py39) = pythons().into_iter().find(|p| p.minor == 9) else {
+        println!("skipping: no CPython 3.9 here (pyenv versions lists none)");
+        return;
+    };
+    let mut wheels = standard_wheels();
+    let mut native = WheelSpec::new("speedups", "1.0").file("speedups.py", "");
+    native.tag = "cp311-cp311-manylinux_2_17_x86_64";
+    wheels.push(native);
+    let fx = Fixture::with_wheels(wheels);
+    let dest = fx.dest("py39");
+    let out = fx.run(&["-d", dest.to_str().unwrap(), "--python", py39.path.to_str().unwrap()]);
+    refused(&out, 4, "speedups-1.0-cp311-cp311-manylinux_2_17_x86_64.whl (tags)");
+    assert!(text(&out.stderr).contains("cpython 3.9"), "{}", text(&out.stderr));
+    assert!(!dest.exists() && !dest.parent().unwrap().exists());
+}
