@@ -208,15 +208,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     say.step("unpack");
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
-    // Bootstrap pip/setuptools first; an app wheel with the very same file is not repeated.
-    let mut all = target.bootstrap.clone();
-    all.extend(
-        target
-            .wheels
-            .iter()
-            .filter(|w| !target.bootstrap.iter().any(|b| b.file == w.file))
-            .cloned(),
-    );
+    let all = target.all_wheels();
     let progress = progress::Progress::new(cli.json);
     // Compile workers start now, so bytecode is compiled while the native install writes.
     let python = stage.path("venv/bin/python");

@@ -26,9 +26,8 @@ pub struct TagFacts {
     pub libc: Libc,
 }
 
-/// The supported tags, best first; `rank` looks them up.
+/// The supported tags, each with its rank (0 is best); `rank` looks them up.
 pub struct SupportedTags {
-    ordered: Vec<String>,
     index: HashMap<String, usize>,
 }
 
@@ -39,7 +38,7 @@ impl SupportedTags {
         for (i, t) in ordered.iter().enumerate() {
             index.entry(t.clone()).or_insert(i);
         }
-        SupportedTags { ordered, index }
+        SupportedTags { index }
     }
 
     /// The best (lowest) rank of any of a wheel's tags; None when none fits.
@@ -48,14 +47,6 @@ impl SupportedTags {
             .iter()
             .filter_map(|t| self.index.get(t.as_ref()).copied())
             .min()
-    }
-
-    pub fn len(&self) -> usize {
-        self.ordered.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ordered.is_empty()
     }
 }
 

@@ -86,6 +86,21 @@ pub struct Target {
     pub bootstrap: Vec<Wheel>,
 }
 
+impl Target {
+    /// Everything to install: bootstrap pip/setuptools first, then the app's wheels (one that
+    /// is the very same file as a bootstrap wheel is not repeated).
+    pub fn all_wheels(&self) -> Vec<Wheel> {
+        let mut all = self.bootstrap.clone();
+        all.extend(
+            self.wheels
+                .iter()
+                .filter(|w| !self.bootstrap.iter().any(|b| b.file == w.file))
+                .cloned(),
+        );
+        all
+    }
+}
+
 /// Finds the interpreter to use: `--python` if given, else `pythonX.Y` for each version the
 /// artifact targets, then `python3`; the first that fits wins.
 pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
