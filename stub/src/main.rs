@@ -218,7 +218,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     };
     let installed = match cli.installer {
         Installer::Native => Some(install::native::install(
-            &mut payload,
+            &payload,
             &stage,
             &layout,
             &target.python.xy(),

@@ -37,6 +37,8 @@ pub struct Payload {
     pub path: PathBuf,
     pub manifest: Manifest,
     archive: ZipArchive<File>,
+    /// Stored entries, found (and hashed) by `open`: (manifest index, data start, size).
+    stored: Vec<(usize, u64, u64)>,
 }
 
 impl Payload {
@@ -84,6 +86,7 @@ impl Payload {
             path: path.to_path_buf(),
             manifest,
             archive,
+            stored,
         })
     }
 
@@ -125,7 +128,7 @@ impl Payload {
             .map(|w| w.file.clone())
             .collect();
         for name in wheels {
-            let Some((start, len)) = self.stored_range(&name)? else {
+            let Some((start, len)) = self.stored_range(&name) else {
                 return Err(corrupt(
                     &self.path,
                     &format!("wheel {name} is compressed; wheels must be stored"),
@@ -140,16 +143,13 @@ impl Payload {
     }
 
     /// Where a stored (uncompressed) entry's bytes lie in the artifact, to read a wheel in
-    /// place without a copy. None when the entry is compressed.
-    pub fn stored_range(&mut self, name: &str) -> Result<Option<(u64, u64)>, PayloadError> {
-        let file = self
-            .archive
-            .by_name(name)
-            .map_err(|e| corrupt(&self.path, &format!("entry {name} cannot be read: {e}")))?;
-        if file.compression() != zip::CompressionMethod::Stored {
-            return Ok(None);
-        }
-        Ok(file.data_start().map(|start| (start, file.size())))
+    /// place without a copy: known from `open`. None when the entry is compressed or absent.
+    pub fn stored_range(&self, name: &str) -> Option<(u64, u64)> {
+        let index = self.manifest.entries.iter().position(|e| e.path == name)?;
+        self.stored
+            .iter()
+            .find(|s| s.0 == index)
+            .map(|&(_, start, size)| (start, size))
     }
 }
 

@@ -65,7 +65,7 @@ pub fn parse_record(text: &str) -> std::result::Result<RecordMap, String> {
 }
 
 /// A CSV row as Python's csv module writes RECORD (quotes only around fields that need them).
-fn split_csv(line: &str) -> Vec<String> {
+pub fn split_csv(line: &str) -> Vec<String> {
     let mut fields = vec![String::new()];
     let mut quoted = false;
     let mut chars = line.chars().peekable();

@@ -38,16 +38,7 @@ pub fn absolute_dest(dest: &Path) -> Result<PathBuf> {
             .ctx(|| "cannot read the current directory".into())?
             .join(dest)
     };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            std::path::Component::Normal(p) => out.push(p),
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
+    let out = normalize_lexically(&joined);
     if out.parent().is_none() {
         return Err(Fail::usage(format!(
             "-d {} names the root directory; name a release directory",
@@ -55,6 +46,21 @@ pub fn absolute_dest(dest: &Path) -> Result<PathBuf> {
         )));
     }
     Ok(out)
+}
+
+/// `a/b/../c` -> `a/c` without touching the filesystem (no symlinks resolved).
+pub fn normalize_lexically(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl Stage {

@@ -2,7 +2,7 @@
 //! pip) shebangs that point at DEST instead of the staging directory.
 
 use crate::error::{Context, Result};
-use crate::stage::Stage;
+use crate::stage::{normalize_lexically, Stage};
 use crate::unpack::SUPPORT_DIR;
 use crate::venv::VenvLayout;
 use std::fs;
@@ -69,12 +69,12 @@ fn fix_records(site: &Path, changed: &[PathBuf]) -> Result<()> {
         let mut out = String::with_capacity(text.len());
         let mut dirty = false;
         for line in text.lines() {
-            let path = line.rsplitn(3, ',').nth(2).unwrap_or(line);
-            let target = normalize(&site.join(path));
+            let path = record::split_csv(line).swap_remove(0);
+            let target = normalize_lexically(&site.join(&path));
             match changed.iter().find(|c| **c == target) {
                 Some(c) => {
                     let data = fs::read(c).ctx(|| format!("cannot read {}", c.display()))?;
-                    out.push_str(&record::line(path, &data));
+                    out.push_str(&record::line(&path, &data));
                     dirty = true;
                 }
                 None => out.push_str(line),
@@ -86,19 +86,4 @@ fn fix_records(site: &Path, changed: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Lexical normalisation (`a/b/../c` -> `a/c`), enough for RECORD's `../../../bin/x`.
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }

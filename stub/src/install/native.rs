@@ -79,7 +79,7 @@ struct WheelPlan {
 }
 
 pub fn install(
-    payload: &mut Payload,
+    payload: &Payload,
     stage: &Stage,
     layout: &VenvLayout,
     xy: &str,
@@ -97,7 +97,7 @@ pub fn install(
     };
     let mut ranges = Vec::with_capacity(wheels.len());
     for w in wheels {
-        match payload.stored_range(&w.file)? {
+        match payload.stored_range(&w.file) {
             Some(r) => ranges.push(r),
             None => {
                 return Err(corrupt(
