@@ -20,7 +20,7 @@ pub const DIGEST_COMMENT_LEN: usize = DIGEST_PREFIX.len() + 64;
 /// Version of the payload format; a stub refuses a manifest with a newer one.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Where an entry belongs, decided by its name alone.
+/// Where an entry belongs, decided by its name and the app's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Manifest,
@@ -29,24 +29,45 @@ pub enum EntryKind {
     Static,
     /// loadenv.py / loadenv-init.pth: go to site-packages.
     SitePackages,
-    /// Everything else: the application tree, extracted to DEST as named.
+    /// `<app>/...`: the application tree, extracted to `DEST/<app>/`.
     App,
 }
 
-pub fn entry_kind(name: &str) -> EntryKind {
-    if name == MANIFEST {
+/// Every entry lives under one of the layout's roots: the manifest, `wheels/NAME.whl`,
+/// `bootstrap_wheels/NAME.whl`, `static.in/N/...`, the two loadenv files, or `<app>/...`.
+/// Anything else (a `venv/...` file, an `environment.json`, `.wheelsfx/...`) is refused, so an
+/// artifact can only write where the layout says.
+pub fn classify(name: &str, app: &str) -> Result<EntryKind, String> {
+    let one_wheel = |rest: &str| !rest.contains('/') && rest.ends_with(".whl");
+    let kind = if name == MANIFEST {
         EntryKind::Manifest
-    } else if name.starts_with(WHEELS_DIR) {
-        EntryKind::Wheel
-    } else if name.starts_with(BOOTSTRAP_DIR) {
-        EntryKind::BootstrapWheel
-    } else if name.starts_with(STATIC_DIR) {
-        EntryKind::Static
+    } else if let Some(rest) = name.strip_prefix(WHEELS_DIR) {
+        one_wheel(rest)
+            .then_some(EntryKind::Wheel)
+            .ok_or("is not a wheel file directly in wheels/")?
+    } else if let Some(rest) = name.strip_prefix(BOOTSTRAP_DIR) {
+        one_wheel(rest)
+            .then_some(EntryKind::BootstrapWheel)
+            .ok_or("is not a wheel file directly in bootstrap_wheels/")?
+    } else if let Some(rest) = name.strip_prefix(STATIC_DIR) {
+        let (n, file) = rest.split_once('/').unwrap_or((rest, ""));
+        let numbered = !n.is_empty() && n.len() < 6 && n.bytes().all(|b| b.is_ascii_digit());
+        (numbered && !file.is_empty())
+            .then_some(EntryKind::Static)
+            .ok_or("is not inside a numbered static.in/N/ folder")?
     } else if name == LOADENV_PY || name == LOADENV_PTH {
         EntryKind::SitePackages
-    } else {
+    } else if name
+        .strip_prefix(app)
+        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+    {
         EntryKind::App
-    }
+    } else {
+        return Err(format!(
+            "is outside the layout (wheels/, bootstrap_wheels/, static.in/N/, {app}/, the loadenv files)"
+        ));
+    };
+    Ok(kind)
 }
 
 /// Checks that an entry name is a plain relative path that stays inside its target:
@@ -82,11 +103,25 @@ mod tests {
 
     #[test]
     fn kinds_follow_names() {
-        assert_eq!(entry_kind(MANIFEST), EntryKind::Manifest);
-        assert_eq!(entry_kind("wheels/a-1-py3-none-any.whl"), EntryKind::Wheel);
-        assert_eq!(entry_kind("bootstrap_wheels/pip.whl"), EntryKind::BootstrapWheel);
-        assert_eq!(entry_kind("static.in/0/f.css"), EntryKind::Static);
-        assert_eq!(entry_kind("loadenv.py"), EntryKind::SitePackages);
-        assert_eq!(entry_kind("hello/hello/__init__.py"), EntryKind::App);
+        let k = |n| classify(n, "hello");
+        assert_eq!(k(MANIFEST), Ok(EntryKind::Manifest));
+        assert_eq!(k("wheels/a-1-py3-none-any.whl"), Ok(EntryKind::Wheel));
+        assert_eq!(k("bootstrap_wheels/pip.whl"), Ok(EntryKind::BootstrapWheel));
+        assert_eq!(k("static.in/0/f.css"), Ok(EntryKind::Static));
+        assert_eq!(k("loadenv.py"), Ok(EntryKind::SitePackages));
+        assert_eq!(k("hello/hello/__init__.py"), Ok(EntryKind::App));
+        for bad in [
+            "venv/lib/python3.11/site-packages/zz.pth",
+            "environment.json",
+            ".wheelsfx/receipt.json",
+            "wheels/sub/x.whl",
+            "wheels/x.txt",
+            "static.in/x/f",
+            "static.in/0",
+            "hello",
+            "hellox/a.py",
+        ] {
+            assert!(k(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod layout;
 pub mod limits;
 pub mod manifest;
+pub mod names;
 pub mod pyversion;
 pub mod reader;
 pub mod record;

@@ -1,6 +1,9 @@
 //! `.wheelsfx/manifest.json`: what the artifact holds and how to check it.
 
 use crate::digest::entries_digest;
+use crate::layout::{check_entry_name, classify, BOOTSTRAP_DIR, WHEELS_DIR};
+use crate::names::{check_app_name, check_distribution, check_version, quoted};
+use crate::wheelname::normalize;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,12 +86,62 @@ impl Manifest {
         if Self::compute_digest(&self.entries) != self.digest {
             return Err("the digest over all entries does not match the entry list".into());
         }
-        for w in self.wheels.iter().chain(&self.bootstrap_wheels) {
-            match self.entry(&w.file) {
-                Some(e) if e.sha256 == w.sha256 && e.size == w.size => {}
-                _ => return Err(format!("wheel {} is not listed as an entry with its hash", w.file)),
+        check_app_name(&self.app.name)?;
+        for e in &self.entries {
+            check_sha256(&e.sha256).map_err(|m| format!("entry {}: {m}", quoted(&e.path)))?;
+            check_entry_name(&e.path).map_err(|why| format!("entry {} {why}", quoted(&e.path)))?;
+            classify(&e.path, &self.app.name).map_err(|why| format!("entry {} {why}", quoted(&e.path)))?;
+        }
+        for (list, dir) in [(&self.wheels, WHEELS_DIR), (&self.bootstrap_wheels, BOOTSTRAP_DIR)] {
+            for w in list {
+                check_wheel(w, dir).map_err(|m| format!("wheel {}: {m}", quoted(&w.file)))?;
+                match self.entry(&w.file) {
+                    Some(e) if e.sha256 == w.sha256 && e.size == w.size => {}
+                    _ => {
+                        return Err(format!(
+                            "wheel {} is not listed as an entry with its hash",
+                            quoted(&w.file)
+                        ))
+                    }
+                }
+            }
+        }
+        self.check_one_home()
+    }
+
+    /// A distribution is either the project's or a bootstrap one: two copies would be two
+    /// versions installed over each other.
+    fn check_one_home(&self) -> Result<(), String> {
+        for b in &self.bootstrap_wheels {
+            if let Some(w) = self
+                .wheels
+                .iter()
+                .find(|w| normalize(&w.distribution) == normalize(&b.distribution))
+            {
+                return Err(format!(
+                    "{} is both in wheels/ ({}) and in bootstrap_wheels/ ({}); an artifact carries one wheel per distribution",
+                    b.distribution, w.file, b.file
+                ));
             }
         }
         Ok(())
+    }
+}
+
+/// A manifest wheel: its entry in the right folder, its strings valid as what they are.
+fn check_wheel(w: &Wheel, dir: &str) -> Result<(), String> {
+    if !w.file.starts_with(dir) {
+        return Err(format!("a wheel listed here must be in {dir}"));
+    }
+    check_distribution(&w.distribution)?;
+    check_version(&w.version)?;
+    check_sha256(&w.sha256)
+}
+
+fn check_sha256(hex: &str) -> Result<(), String> {
+    if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(format!("the sha256 {} is not 64 lowercase hex digits", quoted(hex)))
     }
 }

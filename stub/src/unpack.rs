@@ -7,7 +7,7 @@ use std::fs::{self, OpenOptions};
 use std::io::BufWriter;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use wheelsfx_payload::layout::{entry_kind, EntryKind};
+use wheelsfx_payload::layout::{classify, EntryKind};
 use wheelsfx_payload::manifest::{Entry, Wheel};
 use wheelsfx_payload::reader::Payload;
 
@@ -20,7 +20,8 @@ pub const WHEEL_DIR: &str = ".wheelsfx/wheels";
 pub fn tree(payload: &mut Payload, stage: &Stage) -> Result<()> {
     let entries: Vec<Entry> = payload.manifest.entries.clone();
     for entry in &entries {
-        let rel = match entry_kind(&entry.path) {
+        let kind = classify(&entry.path, &payload.manifest.app.name).expect("checked when the payload was opened");
+        let rel = match kind {
             EntryKind::App | EntryKind::Static => PathBuf::from(&entry.path),
             EntryKind::SitePackages => Path::new(SUPPORT_DIR).join(&entry.path),
             EntryKind::Wheel | EntryKind::BootstrapWheel | EntryKind::Manifest => continue,

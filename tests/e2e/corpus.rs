@@ -9,17 +9,17 @@ use std::process::Command;
 fn corpus() -> Option<PathBuf> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/fetch-corpus.sh");
     if !script.is_file() {
-        println!("skipping the real-wheel test: {} is missing", script.display());
+        skip(&format!("the real-wheel test: {} is missing", script.display()));
         return None;
     }
     let out = Command::new("bash").arg(&script).output().unwrap();
     match out.status.code() {
         Some(0) => Some(PathBuf::from(text(&out.stdout).lines().last().unwrap().trim())),
         Some(3) => {
-            println!(
-                "skipping the real-wheel test: PyPI cannot be reached ({})",
+            skip(&format!(
+                "the real-wheel test: PyPI cannot be reached ({})",
                 text(&out.stderr).trim()
-            );
+            ));
             None
         }
         _ => panic!("fetch-corpus.sh failed: {}", text(&out.stderr)),
@@ -30,7 +30,7 @@ fn corpus() -> Option<PathBuf> {
 fn the_wagtail_corpus_installs_natively_like_pip() {
     let Some(corpus) = corpus() else { return };
     let Some(py) = pythons().into_iter().find(|p| p.minor == 11) else {
-        println!("skipping the real-wheel test: the corpus is for CPython 3.11 and none is installed");
+        skip("the real-wheel test: the corpus is for CPython 3.11 and none is installed");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

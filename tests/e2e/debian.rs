@@ -129,7 +129,7 @@ fn pip_runs(minor: u32) -> bool {
 fn deploys_on_fresh_debian_servers() {
     let root_ok = text(&ok(Command::new("id").arg("-u")).stdout).trim() == "0";
     if !root_ok {
-        println!("skipping fresh-Debian tests: chroot and debootstrap need root");
+        skip("fresh-Debian tests: chroot and debootstrap need root");
         return;
     }
     let fx = Fixture::new();
@@ -140,7 +140,7 @@ fn deploys_on_fresh_debian_servers() {
                 let tar = match root_tarball(suite) {
                     Ok(t) => t,
                     Err(why) => {
-                        println!("skipping {suite}: {why}");
+                        skip(&format!("{suite}: {why}"));
                         return;
                     }
                 };

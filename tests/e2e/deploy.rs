@@ -63,7 +63,7 @@ fn check_release(dest: &Path, py: &Python) {
 }
 
 #[test]
-fn deploys_with_every_interpreter() {
+fn deploys_with_every_interpreter_and_both_installers() {
     let fx = Fixture::new();
     let pythons = pythons();
     assert!(!pythons.is_empty(), "no python3 on PATH");
@@ -71,10 +71,16 @@ fn deploys_with_every_interpreter() {
         for py in &pythons {
             let fx = &fx;
             s.spawn(move || {
-                let dest = fx.dest(&format!("py3{}/releases/1", py.minor));
-                fx.deploy(&dest, &py.path, &["--installer", "pip"]);
-                check_release(&dest, py);
-                println!("deployed and checked with {} ({})", py.label, py.path.display());
+                for installer in ["native", "pip"] {
+                    let dest = fx.dest(&format!("py3{}/{installer}/releases/1", py.minor));
+                    fx.deploy(&dest, &py.path, &["--installer", installer]);
+                    check_release(&dest, py);
+                    println!(
+                        "deployed ({installer}) and checked with {} ({})",
+                        py.label,
+                        py.path.display()
+                    );
+                }
             });
         }
     });

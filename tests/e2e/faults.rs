@@ -5,7 +5,7 @@ use crate::support::*;
 use crate::Fixture;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn complete(dest: &Path) -> bool {
     dest.join(".wheelsfx/receipt.json").is_file()
@@ -109,7 +109,7 @@ fn with_tmpfs(dir: &Path, opts: &str, body: impl FnOnce()) {
             .unwrap()
             .success()
     {
-        println!("skipping a tmpfs test: cannot mount a tmpfs here (not root?)");
+        skip("a tmpfs test: cannot mount a tmpfs here (not root?)");
         return;
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
@@ -159,7 +159,7 @@ fn without_proc_the_artifact_finds_itself() {
     let fx = Fixture::new();
     let py = &pythons()[0];
     if !is_root() {
-        println!("skipping the no-/proc test: unshare needs root");
+        skip("the no-/proc test: unshare needs root");
         return;
     }
     let direct = format!("{} -d", fx.artifact.display());

@@ -285,7 +285,7 @@ fn malformed_payloads_are_refused() {
                     m["entries"]
                         .as_array_mut()
                         .unwrap()
-                        .push(serde_json::json!({"path": "ghost.py", "sha256": "00", "size": 1, "mode": 420}));
+                        .push(serde_json::json!({"path": "mysite/ghost.py", "sha256": "0".repeat(64), "size": 1, "mode": 420}));
                 },
                 |_| {},
             ),

@@ -186,7 +186,7 @@ fn the_packer_refuses_an_incomplete_or_conflicting_wheel_set() {
 #[test]
 fn cp311_wheels_with_python39_are_refused_before_writing() {
     let Some(py39) = pythons().into_iter().find(|p| p.minor == 9) else {
-        println!("skipping: no CPython 3.9 here (pyenv versions lists none)");
+        skip("no CPython 3.9 here (pyenv versions lists none)");
         return;
     };
     let mut wheels = standard_wheels();

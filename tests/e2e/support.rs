@@ -131,6 +131,17 @@ pub fn bootstrap_dir() -> PathBuf {
     dir
 }
 
+/// A test that cannot run its real thing here says why and returns; where `.ci/run` has made
+/// the environment complete (`WHEELSFX_TEST_COMPLETE=1`), a missing piece fails the test
+/// instead, so nothing CI is meant to run can pass without running.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("WHEELSFX_TEST_COMPLETE").is_none(),
+        "cannot run in an environment .ci/run declared complete: {why}"
+    );
+    println!("skipping: {why}");
+}
+
 /// An interpreter under test: a label and the real binary.
 #[derive(Clone, Debug)]
 pub struct Python {
@@ -160,7 +171,7 @@ pub fn pythons() -> Vec<Python> {
         });
     }
     let Ok(o) = Command::new("pyenv").args(["versions", "--bare"]).output() else {
-        println!("skipping pyenv interpreters: pyenv is not installed");
+        skip("pyenv interpreters: pyenv is not installed");
         return out;
     };
     for v in String::from_utf8_lossy(&o.stdout).lines().map(str::trim) {
