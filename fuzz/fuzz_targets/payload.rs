@@ -1,7 +1,7 @@
 //! Fuzzes everything the stub parses from an untrusted artifact: the payload reader (with
 //! the trailing digest made valid, so the fuzzer gets past it to the zip and the manifest),
-//! the manifest, RECORD files, wheel names, Requires-Python, and wheels checked against their
-//! RECORD. The first byte picks the target. Nothing may panic.
+//! the manifest, RECORD files, wheel names, Requires-Python, and the wheel validator (dist-info, WHEEL,
+//! RECORD, entry points, destinations). The first byte picks the target. Nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +11,7 @@ use wheelsfx_payload::digest::artifact_digest;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Manifest;
 use wheelsfx_payload::reader::Payload;
+use wheelsfx_payload::wheel::{self, Expect};
 use wheelsfx_payload::{pyversion, record, wheelname::WheelName};
 
 fuzz_target!(|data: &[u8]| {
@@ -30,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(rest)) {
-                let _ = record::verify_wheel(&mut zip);
+                let want = Expect { distribution: "fuzz", version: "1.0", app: "app" };
+                let _ = wheel::check(&mut zip, &want, &Limits::default());
             }
         }
     }
@@ -47,6 +49,6 @@ fn artifact(bytes: &[u8]) {
     }
     let limits = Limits { max_unpacked: 64 << 20, max_ratio: 250 };
     if let Ok(mut p) = Payload::open(f.path(), &limits) {
-        let _ = p.verify_all();
+        let _ = p.verify_all(&limits);
     }
 }

@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         }
         Command::Inspect { artifact, json } => open(&artifact).map(|p| inspect::inspect(&p.manifest, json)),
         Command::Verify { artifact } => open(&artifact).and_then(|mut p| {
-            let (n, bytes) = p.verify_all().map_err(fail)?;
+            let (n, bytes) = p.verify_all(&Limits::default()).map_err(fail)?;
             println!(
                 "ok: {n} entries, {bytes} bytes match the manifest (digest sha256:{})",
                 p.manifest.digest

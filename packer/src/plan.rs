@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use wheelsfx_payload::digest::HashingWriter;
 use wheelsfx_payload::layout::{BOOTSTRAP_DIR, FORMAT_VERSION, WHEELS_DIR};
+use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::{App, Entry, Manifest, Target, Wheel};
+use wheelsfx_payload::wheel::{self, Expect};
 
 /// One entry to write: where its bytes come from, and whether to store it as-is.
 pub struct Item {
@@ -26,6 +28,7 @@ pub struct Plan {
 pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
     check_one_per_target(&inputs.wheels)?;
     check_one_per_target(&inputs.bootstrap)?;
+    check_wheels(inputs)?;
     let target = target(inputs);
     requires::check(&inputs.wheels, &inputs.bootstrap, &target.python_versions)?;
     let mut items = Vec::new();
@@ -67,6 +70,40 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         entries,
     };
     Ok(Plan { manifest, items })
+}
+
+/// Every wheel through the stub's own validator ([`wheel::check`]): what the installer would
+/// refuse is refused here, with the same sentence. Paths that two wheels ship are reported:
+/// the stub lets the later wheel in install order (bootstrap first) write them.
+fn check_wheels(inputs: &Inputs) -> Result<(), String> {
+    let all: Vec<&WheelFile> = inputs.bootstrap.iter().chain(&inputs.wheels).collect();
+    let plans = all
+        .iter()
+        .map(|w| {
+            let want = Expect {
+                distribution: &w.distribution,
+                version: &w.version,
+                app: &inputs.app_name,
+            };
+            std::fs::File::open(&w.path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| zip::ZipArchive::new(f).map_err(|e| format!("is not a readable zip ({e})")))
+                .and_then(|mut zip| wheel::check(&mut zip, &want, &Limits::default()))
+                .map_err(|m| format!("wheel {} {m}; replace it or rebuild it", w.path.display()))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let named: Vec<(&str, &wheel::WheelPlan)> = all.iter().map(|w| w.distribution.as_str()).zip(&plans).collect();
+    for (path, who) in wheel::collisions(&named) {
+        let (winner, losers) = who.split_last().expect("a collision has wheels");
+        let losers: Vec<&str> = losers.iter().map(|&l| all[l].file_name.as_str()).collect();
+        eprintln!(
+            "wheelsfx: warning: {path} is shipped by {} and {}; {} is installed last and its copy is kept",
+            losers.join(", "),
+            all[*winner].file_name,
+            all[*winner].file_name
+        );
+    }
+    Ok(())
 }
 
 /// Two wheels of one distribution may coexist only for different targets (e.g. cp39 and

@@ -16,4 +16,5 @@ pub mod reader;
 pub mod record;
 pub mod slice;
 pub mod tags;
+pub mod wheel;
 pub mod wheelname;

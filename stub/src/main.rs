@@ -123,7 +123,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
     } else if cli.list {
         inspect::list(&payload.manifest);
     } else {
-        let (n, bytes) = payload.verify_all()?;
+        let (n, bytes) = payload.verify_all(&cli.limits())?;
         let v = json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest});
         if !cli.json {
             println!(
@@ -194,6 +194,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let mut payload = verify::open(&artifact, &cli.limits())?;
     say.step("verify");
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
+    let planned = install::plan(&payload, &target.all_wheels(), &cli.limits())?;
     let env_json = cli.env_file.as_deref().map(read_env_file).transpose()?;
     say.step("target");
     let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;
@@ -208,7 +209,6 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     say.step("unpack");
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
-    let all = target.all_wheels();
     let progress = progress::Progress::new(cli.json);
     // Compile workers start now, so bytecode is compiled while the native install writes.
     let python = stage.path("venv/bin/python");
@@ -222,14 +222,14 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
             &stage,
             &layout,
             &target.python.xy(),
-            &all,
+            planned,
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),
             &progress,
         )?),
         Installer::Pip => {
-            unpack::wheels(&mut payload, &stage, &all)?;
-            install::pip::install(&stage, &target.bootstrap, &target.wheels, !cli.no_compile)?;
+            unpack::wheels(&mut payload, &stage, &target.all_wheels())?;
+            install::pip::install(&stage, &planned, !cli.no_compile)?;
             wire::relocate_scripts(&stage, &layout)?;
             None
         }

@@ -4,8 +4,8 @@
 use crate::digest::{artifact_digest, ranges_sha256, HashingReader};
 use crate::layout::{DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
-use crate::manifest::{Entry, Manifest};
-use crate::record::verify_wheel;
+use crate::manifest::{Entry, Manifest, Wheel};
+use crate::wheel::{self, Expect};
 use crate::slice::FileSlice;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -114,30 +114,35 @@ impl Payload {
 
     /// Checks every entry against the manifest and every file of every wheel against the
     /// wheel's RECORD, writing nothing; returns the number of entries and bytes checked.
-    pub fn verify_all(&mut self) -> Result<(usize, u64), PayloadError> {
+    pub fn verify_all(&mut self, limits: &Limits) -> Result<(usize, u64), PayloadError> {
         let entries = self.manifest.entries.clone();
         for entry in &entries {
             self.copy_verified(entry, &mut io::sink())?;
         }
         let file = std::sync::Arc::new(File::open(&self.path).map_err(|e| PayloadError::Io(e.to_string()))?);
-        let wheels: Vec<String> = self
+        let wheels: Vec<Wheel> = self
             .manifest
             .wheels
             .iter()
             .chain(&self.manifest.bootstrap_wheels)
-            .map(|w| w.file.clone())
+            .cloned()
             .collect();
-        for name in wheels {
-            let Some((start, len)) = self.stored_range(&name) else {
+        for w in wheels {
+            let Some((start, len)) = self.stored_range(&w.file) else {
                 return Err(corrupt(
                     &self.path,
-                    &format!("wheel {name} is compressed; wheels must be stored"),
+                    &format!("wheel {} is compressed; wheels must be stored", w.file),
                 ));
             };
+            let want = Expect {
+                distribution: &w.distribution,
+                version: &w.version,
+                app: &self.manifest.app.name,
+            };
             let checked = ZipArchive::new(FileSlice::new(file.clone(), start, len))
-                .map_err(|e| format!("it is not a readable zip ({e})"))
-                .and_then(|mut wheel| verify_wheel(&mut wheel));
-            checked.map_err(|m| corrupt(&self.path, &format!("wheel {name}: {m}")))?;
+                .map_err(|e| format!("is not a readable zip ({e})"))
+                .and_then(|mut zip| wheel::check(&mut zip, &want, limits));
+            checked.map_err(|m| corrupt(&self.path, &format!("wheel {} {m}", w.file)))?;
         }
         Ok((entries.len(), entries.iter().map(|e| e.size).sum()))
     }

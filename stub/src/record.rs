@@ -3,7 +3,6 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::Read;
 
 /// One RECORD line for `path` with `data`'s hash and size (no trailing newline). Paths with
 /// a comma or quote are quoted as CSV requires.
@@ -81,53 +80,6 @@ pub fn split_csv(line: &str) -> Vec<String> {
         }
     }
     fields
-}
-
-/// Checks every file of a wheel against its RECORD: each listed with its sha256 and size
-/// (RECORD itself and signature files excepted), none missing, none extra.
-pub fn verify_wheel<R: std::io::Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
-    let names: Vec<String> = archive
-        .file_names()
-        .map(|n| {
-            n.map(|n| n.into_owned())
-                .map_err(|_| "it has an entry name that is not UTF-8".to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    let record_name = names
-        .iter()
-        .find(|n| n.ends_with(".dist-info/RECORD") && n.matches('/').count() == 1)
-        .ok_or("it has no .dist-info/RECORD")?
-        .clone();
-    let mut text = String::new();
-    archive
-        .by_name(&record_name)
-        .map_err(|e| format!("cannot read {record_name} ({e})"))?
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {record_name} ({e})"))?;
-    let mut record = parse_record(&text)?;
-    let dist_info = record_name.trim_end_matches("RECORD");
-    for name in names.iter().filter(|n| !n.ends_with('/')) {
-        let expect = record.remove(name.as_str());
-        if *name == record_name || [format!("{dist_info}RECORD.jws"), format!("{dist_info}RECORD.p7s")].contains(name) {
-            continue;
-        }
-        let expect = expect.ok_or_else(|| format!("it has {name}, which its RECORD does not list"))?;
-        let mut data = Vec::new();
-        archive
-            .by_name(name)
-            .map_err(|e| format!("cannot read {name} ({e})"))?
-            .read_to_end(&mut data)
-            .map_err(|e| format!("{name} is damaged ({e})"))?;
-        if let Some((digest, size)) = expect {
-            if b64_urlsafe_nopad(&Sha256::digest(&data)) != digest || data.len() as u64 != size {
-                return Err(format!("{name} does not match its RECORD"));
-            }
-        }
-    }
-    match record.keys().find(|p| !p.ends_with('/')) {
-        Some(missing) => Err(format!("its RECORD lists {missing}, which it does not have")),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -87,17 +87,10 @@ pub struct Target {
 }
 
 impl Target {
-    /// Everything to install: bootstrap pip/setuptools first, then the app's wheels (one that
-    /// is the very same file as a bootstrap wheel is not repeated).
+    /// Everything to install, in install order: bootstrap pip/setuptools first, then the
+    /// app's wheels (the manifest carries each distribution in one of the two only).
     pub fn all_wheels(&self) -> Vec<Wheel> {
-        let mut all = self.bootstrap.clone();
-        all.extend(
-            self.wheels
-                .iter()
-                .filter(|w| !self.bootstrap.iter().any(|b| b.file == w.file))
-                .cloned(),
-        );
-        all
+        self.bootstrap.iter().chain(&self.wheels).cloned().collect()
     }
 }
 
