@@ -194,7 +194,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let mut payload = verify::open(&artifact, &cli.limits())?;
     say.step("verify");
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
-    let planned = install::plan(&payload, &target.all_wheels(), &cli.limits())?;
+    let hash_files = cli.installer == Installer::Pip;
+    let planned = install::plan(&payload, &target.all_wheels(), &cli.limits(), hash_files)?;
     let env_json = cli.env_file.as_deref().map(read_env_file).transpose()?;
     say.step("target");
     let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;

@@ -37,8 +37,10 @@ pub struct Planned {
     pub start: u64,
 }
 
-/// Plans every wheel (in parallel), in install order, before anything is installed.
-pub fn plan(payload: &Payload, wheels: &[Wheel], limits: &Limits) -> Result<Vec<Planned>> {
+/// Plans every wheel (in parallel), in install order, before anything is installed. With
+/// `hash_files` every file is also checked against RECORD now (pip cannot be trusted to
+/// refuse a file that lies; the native installer checks each as it writes it).
+pub fn plan(payload: &Payload, wheels: &[Wheel], limits: &Limits, hash_files: bool) -> Result<Vec<Planned>> {
     let file = Arc::new(File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?);
     let app = payload.manifest.app.name.as_str();
     wheels
@@ -54,7 +56,10 @@ pub fn plan(payload: &Payload, wheels: &[Wheel], limits: &Limits) -> Result<Vec<
             };
             let plan = ZipArchive::new(FileSlice::new(file.clone(), start, len))
                 .map_err(|e| format!("is not a readable zip ({e})"))
-                .and_then(|mut zip| wheel::plan(&mut zip, &want, limits))
+                .and_then(|mut zip| match hash_files {
+                    true => wheel::check(&mut zip, &want, limits),
+                    false => wheel::plan(&mut zip, &want, limits),
+                })
                 .map_err(|m| corrupt_wheel(&w.file, &m))?;
             Ok(Planned {
                 wheel: w.clone(),

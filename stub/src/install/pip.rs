@@ -51,7 +51,8 @@ fn rounds(planned: &[Planned]) -> (Vec<Wheel>, Vec<Vec<Wheel>>) {
     let mut bootstrap = Vec::new();
     let mut rounds: Vec<Vec<Wheel>> = vec![Vec::new(); rank.iter().max().map_or(0, |m| m + 1)];
     for (p, r) in planned.iter().zip(rank) {
-        if p.wheel.file.starts_with(BOOTSTRAP_DIR) {
+        // A project that pins pip ships it in wheels/: that pip bootstraps the venv.
+        if p.wheel.file.starts_with(BOOTSTRAP_DIR) || normalize(&p.wheel.distribution) == "pip" {
             bootstrap.push(p.wheel.clone());
         } else {
             rounds[r].push(p.wheel.clone());
