@@ -306,25 +306,26 @@ fn the_projects_setuptools_pin_wins_over_the_bootstrap_copy() {
     );
     assert!(files("wheels").contains("setuptools-70.0.0"));
 
-    let dest = fx.dest("pinned");
-    fx.deploy(&dest, &pythons()[0].path, &[]);
-    let out =
-        ok(Command::new(dest.join("venv/bin/python")).args(["-c", "import setuptools; print(setuptools.__version__)"]));
-    assert_eq!(text(&out.stdout).trim(), "70.0.0");
-    let site = std::fs::read_dir(dest.join("venv/lib"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path()
-        .join("site-packages");
-    let dist_infos: Vec<String> = std::fs::read_dir(site)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("setuptools-"))
-        .collect();
-    assert_eq!(dist_infos, ["setuptools-70.0.0.dist-info"]);
+    for installer in ["native", "pip"] {
+        let dest = fx.dest(installer);
+        fx.deploy(&dest, &pythons()[0].path, &["--installer", installer]);
+        let import = "import setuptools; print(setuptools.__version__)";
+        let out = ok(Command::new(dest.join("venv/bin/python")).args(["-c", import]));
+        assert_eq!(text(&out.stdout).trim(), "70.0.0", "{installer}");
+        let site = std::fs::read_dir(dest.join("venv/lib"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let dist_infos: Vec<String> = std::fs::read_dir(site.join("site-packages"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("setuptools-"))
+            .collect();
+        assert_eq!(dist_infos, ["setuptools-70.0.0.dist-info"], "{installer}");
+    }
 }
 
 #[test]
