@@ -1,6 +1,6 @@
 //! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
 //! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
-//! and mode fixed so the same inputs give the same bytes; last, the zip comment with the
+//! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip comment with the
 //! sha256 of every byte before it. Written to a temporary sibling and
 //! renamed, so a failed build never leaves a half-written artifact at the output path.
 //! Every input is hashed again as it is written: a file that changed since plan hashed it is
@@ -118,14 +118,16 @@ impl std::fmt::Display for Changed {
 impl std::error::Error for Changed {}
 
 /// Copies `path` into `out`, hashing the bytes actually written, and fails with [`Changed`]
-/// when they are not the ones `entry` records. At most one byte past the recorded size is
-/// read, so a file that keeps growing cannot make the build endless.
+/// when they are not the ones `entry` records (or the file, opened fine by plan, is gone). At
+/// most one byte past the recorded size is read, so a file that keeps growing cannot make the
+/// build endless.
 fn copy_checked(path: &Path, entry: &Entry, out: &mut impl Write) -> std::io::Result<()> {
-    let mut reader = HashingReader::new(File::open(path)?.take(entry.size + 1));
+    let changed = || std::io::Error::other(Changed(path.to_path_buf()));
+    let mut reader = HashingReader::new(File::open(path).map_err(|_| changed())?.take(entry.size + 1));
     std::io::copy(&mut reader, out)?;
     let (sha256, size) = reader.finish();
     if sha256 != entry.sha256 || size != entry.size {
-        return Err(std::io::Error::other(Changed(path.to_path_buf())));
+        return Err(changed());
     }
     Ok(())
 }
@@ -173,19 +175,19 @@ mod tests {
         let mut out = Vec::new();
         copy_checked(&path, &entry, &mut out).unwrap();
         assert_eq!(out, b"DEBUG = False\n");
-        for changed in ["DEBUG = True\n", "DEBUG = False\nX = 1\n", "DEBUG"] {
-            std::fs::write(&path, changed).unwrap();
+        let refusal = || {
             let e = copy_checked(&path, &entry, &mut Vec::new()).unwrap_err();
-            let msg = e
-                .get_ref()
+            e.get_ref()
                 .and_then(|e| e.downcast_ref::<Changed>())
                 .unwrap()
-                .to_string();
-            assert!(
-                msg.ends_with("settings.py changed while it was being packed; build again"),
-                "{msg}"
-            );
+                .to_string()
+        };
+        for changed in ["DEBUG = True\n", "DEBUG = False\nX = 1\n", "DEBUG"] {
+            std::fs::write(&path, changed).unwrap();
+            assert!(refusal().ends_with("settings.py changed while it was being packed; build again"));
         }
+        std::fs::remove_file(&path).unwrap();
+        assert!(refusal().ends_with("settings.py changed while it was being packed; build again"));
     }
 
     #[test]
