@@ -45,7 +45,8 @@ enum Command {
 
 #[derive(Args)]
 pub struct BuildArgs {
-    /// The project tree; its directory name is the app's name (DEST/<name>, <name>.pth)
+    /// The project tree; its directory name is the app's name (DEST/<name>, <name>.pth) unless
+    /// --name is given
     #[arg(long)]
     pub app: Option<PathBuf>,
     /// The app's name instead of the app directory's name
