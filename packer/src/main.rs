@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an artifact: the static installer stub with the app, its wheels and support files
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Show what an artifact holds
     Inspect {
         artifact: PathBuf,
