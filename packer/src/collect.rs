@@ -2,11 +2,12 @@
 //! pip or a wheelhouse), the bootstrap wheels and the support files.
 
 use crate::pip;
+use crate::tree::walk;
 use crate::wheel::{wheels_in, WheelFile};
 use crate::BuildArgs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use wheelsfx_payload::layout::{LOADENV_PTH, LOADENV_PY, STATIC_DIR};
+use wheelsfx_payload::names::check_app_name;
 
 /// Where an entry's bytes come from.
 #[derive(Debug, Clone)]
@@ -35,25 +36,19 @@ pub struct Inputs {
     pub _scratch: Option<tempfile::TempDir>,
 }
 
-/// Directory names never packed: VCS data and bytecode caches.
-const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn", "__pycache__"];
-
 pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     let app_dir = args.app();
     if !app_dir.is_dir() {
         return Err(format!("--app {} is not a directory", app_dir.display()));
     }
-    let app_name = app_dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .ok_or_else(|| format!("--app {} has no directory name", app_dir.display()))?;
-    let mut files = walk(app_dir, &app_name)?;
+    let app_name = app_name(args, app_dir)?;
+    let follow = args.follow_symlinks;
+    let mut files = walk(app_dir, &app_name, follow)?;
     for (i, dir) in args.extra_static.iter().enumerate() {
         if !dir.is_dir() {
             return Err(format!("--extra-static {} is not a directory", dir.display()));
         }
-        files.extend(walk(dir, &format!("{STATIC_DIR}{i}"))?);
+        files.extend(walk(dir, &format!("{STATIC_DIR}{i}"), follow)?);
     }
     files.push(TreeFile {
         name: LOADENV_PY.into(),
@@ -67,12 +62,17 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     });
 
     let mut wheels = Vec::new();
-    let mut python_version = None;
+    // The interpreter's X.Y is the target of an all-pure set whenever it was chosen: by running
+    // pip, or by naming it with --python.
+    let python_version = if args.requirements.is_some() || args.python.is_some() {
+        Some(pip::python_version(args.python())?)
+    } else {
+        None
+    };
     let mut scratch = None;
     if let Some(req) = &args.requirements {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         pip::wheel_closure(args.python(), req, dir.path())?;
-        python_version = Some(pip::python_version(args.python())?);
         wheels.extend(wheels_in(dir.path())?);
         scratch = Some(dir);
     }
@@ -87,6 +87,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
         .into_iter()
         .filter(|w| matches!(w.name.key().as_str(), "pip" | "setuptools"))
         .collect();
+    let bootstrap = without_project_pins(bootstrap, &wheels);
     Ok(Inputs {
         app_name,
         build_id: args.build_id.clone(),
@@ -98,45 +99,34 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     })
 }
 
-/// Every regular file under `root` (symlinks followed), as `prefix/relative/path`, sorted.
-fn walk(root: &Path, prefix: &str) -> Result<Vec<TreeFile>, String> {
-    let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), prefix.to_string())];
-    while let Some((dir, name)) = stack.pop() {
-        let rd = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        for entry in rd.flatten() {
-            let file_name = entry.file_name();
-            let Some(file_name) = file_name.to_str() else {
-                return Err(format!("{}: file names must be UTF-8", entry.path().display()));
-            };
-            let path = entry.path();
-            let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let child = format!("{name}/{file_name}");
-            if meta.is_dir() {
-                if !SKIPPED_DIRS.contains(&file_name) {
-                    stack.push((path, child));
-                }
-            } else if meta.is_file() {
-                if !file_name.ends_with(".pyc") {
-                    let mode = if meta.permissions().mode() & 0o111 != 0 {
-                        0o755
-                    } else {
-                        0o644
-                    };
-                    out.push(TreeFile {
-                        name: child,
-                        source: Source::File(path),
-                        mode,
-                    });
-                }
-            } else {
-                return Err(format!(
-                    "{} is not a regular file or directory; remove it from the tree",
-                    path.display()
-                ));
-            }
-        }
+/// The app's name, `--name` or else the app directory's own name, checked as the stub checks
+/// it before anything is read: it becomes `DEST/<name>`, `<name>.pth` and the venv prompt, so
+/// `wheels`, `venv` or a name with `$(` would merge the app into the release's own layout or
+/// run as shell code on `source activate`.
+fn app_name(args: &BuildArgs, app_dir: &Path) -> Result<String, String> {
+    if let Some(name) = &args.name {
+        check_app_name(name).map_err(|e| format!("--name: {e}"))?;
+        return Ok(name.clone());
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    let name = app_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .ok_or_else(|| format!("--app {} has no directory name; pass --name NAME", app_dir.display()))?;
+    check_app_name(&name).map_err(|e| format!("--app {}: {e}", app_dir.display()))?;
+    Ok(name)
+}
+
+/// One wheel per distribution in the artifact: when the project's own wheels pin pip or
+/// setuptools, that pin is what the project was tested with, so the bootstrap copy is left out
+/// (and the build says so).
+fn without_project_pins(bootstrap: Vec<WheelFile>, wheels: &[WheelFile]) -> Vec<WheelFile> {
+    let pin = |b: &WheelFile| wheels.iter().find(|w| w.name.key() == b.name.key());
+    for (b, p) in bootstrap.iter().filter_map(|b| pin(b).map(|p| (b, p))) {
+        eprintln!(
+            "wheelsfx: using the project's {} {} instead of the bootstrap {} {}",
+            p.distribution, p.version, b.distribution, b.version
+        );
+    }
+    bootstrap.into_iter().filter(|b| pin(b).is_none()).collect()
 }

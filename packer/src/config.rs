@@ -17,11 +17,13 @@ use std::path::{Path, PathBuf};
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Config {
     app: Option<PathBuf>,
+    name: Option<String>,
     requirements: Option<PathBuf>,
     wheelhouse: Option<PathBuf>,
     bootstrap_wheels: Option<PathBuf>,
     #[serde(default)]
     extra_static: Vec<PathBuf>,
+    follow_symlinks: Option<bool>,
     python: Option<String>,
     build_id: Option<String>,
     output: Option<PathBuf>,
@@ -48,12 +50,14 @@ pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
     let base = pyproject.parent().unwrap_or(Path::new("."));
     let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
     args.app = args.app.take().or(rel(config.app));
+    args.name = args.name.take().or(config.name);
     args.requirements = args.requirements.take().or(rel(config.requirements));
     args.wheelhouse = args.wheelhouse.take().or(rel(config.wheelhouse));
     args.bootstrap_wheels = args.bootstrap_wheels.take().or(rel(config.bootstrap_wheels));
     if args.extra_static.is_empty() {
         args.extra_static = config.extra_static.into_iter().map(|p| base.join(p)).collect();
     }
+    args.follow_symlinks |= config.follow_symlinks.unwrap_or(false);
     args.python = args.python.take().or(config.python);
     args.build_id = args.build_id.take().or(config.build_id);
     args.output = args.output.take().or(rel(config.output));

@@ -6,6 +6,7 @@ mod config;
 mod pip;
 mod plan;
 mod requires;
+mod tree;
 mod wheel;
 mod write;
 
@@ -30,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an artifact: the static installer stub with the app, its wheels and support files
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Show what an artifact holds
     Inspect {
         artifact: PathBuf,
@@ -44,9 +45,13 @@ enum Command {
 
 #[derive(Args)]
 pub struct BuildArgs {
-    /// The project tree; its directory name is the app's name (DEST/<name>, <name>.pth)
+    /// The project tree; its directory name is the app's name (DEST/<name>, <name>.pth) unless
+    /// --name is given
     #[arg(long)]
     pub app: Option<PathBuf>,
+    /// The app's name instead of the app directory's name
+    #[arg(long)]
+    pub name: Option<String>,
     /// Requirements file: pip builds/downloads the full closure as wheels
     #[arg(long, short = 'r')]
     pub requirements: Option<PathBuf>,
@@ -59,6 +64,10 @@ pub struct BuildArgs {
     /// Extra static folder, packed as static.in/N (N its position); repeatable
     #[arg(long)]
     pub extra_static: Vec<PathBuf>,
+    /// Pack what symlinks pointing outside the app tree or static folders point to (each is
+    /// named on stderr) instead of refusing them
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// Interpreter that runs pip (and whose X.Y the artifact targets when all wheels are pure)
     /// [default: python3]
     #[arg(long)]

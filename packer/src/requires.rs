@@ -5,15 +5,21 @@
 //! Markers are evaluated for Linux x86_64 CPython X.Y.0 with no extras: a requirement only an
 //! extra asks for is not checked (the set does not say which extras were installed). With no
 //! known target version, only unconditional requirements are checked.
+//!
+//! The bootstrap wheels (pip, setuptools) must also install on each target Python: their
+//! `Requires-Python` is what the stub checks, so a bootstrap pip that needs a newer Python
+//! would make every deploy fail with "no fitting interpreter".
 
 use crate::wheel::WheelFile;
 use pep508_rs::pep440_rs::Version;
 use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
 use std::collections::HashMap;
 use std::str::FromStr;
+use wheelsfx_payload::pyversion;
 use wheelsfx_payload::wheelname::normalize;
 
 pub fn check(wheels: &[WheelFile], bootstrap: &[WheelFile], python_versions: &[String]) -> Result<(), String> {
+    check_bootstrap(bootstrap, python_versions)?;
     let have: HashMap<String, (&WheelFile, Option<Version>)> = wheels
         .iter()
         .chain(bootstrap)
@@ -73,6 +79,38 @@ fn unmet(
             _ => None,
         },
     }
+}
+
+/// Each bootstrap wheel's `Requires-Python` against each target X.Y: it fits when it allows
+/// some X.Y release (X.Y.0 or a late patch, so `>=3.8.1` still fits 3.8).
+fn check_bootstrap(bootstrap: &[WheelFile], python_versions: &[String]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for w in bootstrap {
+        let Some(spec) = &w.requires_python else { continue };
+        for xy in python_versions {
+            let Some((major, minor)) = xy.split_once('.') else {
+                continue;
+            };
+            let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+                continue;
+            };
+            let allows =
+                |patch| pyversion::allows(spec, [major, minor, patch]).map_err(|e| format!("{}: {e}", w.file_name));
+            if !(allows(0)? || allows(999)?) {
+                problems.push(format!(
+                    "the bootstrap wheel {} requires Python {spec}, but the artifact targets Python {xy}",
+                    w.file_name
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}; pass --bootstrap-wheels DIR with pip and setuptools wheels whose Requires-Python allows every target",
+        problems.join("; ")
+    ))
 }
 
 fn environment(xy: &str) -> Option<MarkerEnvironment> {

@@ -1,17 +1,21 @@
 //! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
 //! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
-//! and mode fixed so the same inputs give the same bytes; last, the zip comment with the
+//! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip comment with the
 //! sha256 of every byte before it. Written to a temporary sibling and
 //! renamed, so a failed build never leaves a half-written artifact at the output path.
+//! Every input is hashed again as it is written: a file that changed since plan hashed it is
+//! an error, not an artifact every stub would refuse.
 
 use crate::collect::Source;
 use crate::plan::Plan;
+use nix::fcntl::OFlag;
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::os::unix::fs::{FileExt, PermissionsExt};
-use std::path::Path;
-use wheelsfx_payload::digest::artifact_digest;
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use wheelsfx_payload::digest::{artifact_digest, HashingReader};
 use wheelsfx_payload::layout::{DIGEST_PREFIX, MANIFEST};
+use wheelsfx_payload::manifest::Entry;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -26,20 +30,42 @@ pub fn write(plan: &Plan, output: &Path, mtime: u64) -> Result<(), String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ));
+    remove_stale(&tmp)?;
     let result = write_to(plan, &tmp, zip_time(mtime));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("cannot write {}: {e}", output.display()));
+        return Err(match e.get_ref().and_then(|e| e.downcast_ref::<Changed>()) {
+            Some(changed) => changed.to_string(),
+            None => format!("cannot write {}: {e}", output.display()),
+        });
     }
     std::fs::rename(&tmp, output).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), output.display()))
 }
 
+/// A temporary file left by a killed build is ours to replace; anything else there (a symlink
+/// planted to redirect the write, another user's file) is refused rather than followed.
+fn remove_stale(tmp: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(m) if m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() => {
+            std::fs::remove_file(tmp).map_err(|e| format!("cannot remove the stale {}: {e}", tmp.display()))
+        }
+        Ok(_) => Err(format!(
+            "{} is in the way and is not a file this user left (a symlink, or another user's file); remove it and build again",
+            tmp.display()
+        )),
+        Err(e) => Err(format!("cannot check {}: {e}", tmp.display())),
+    }
+}
+
 fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
+    // A new file, never an existing one or what a symlink planted meanwhile points to.
     let file = File::options()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
+        .mode(0o600)
         .open(path)?;
     let mut file = BufWriter::with_capacity(1 << 20, file);
     file.write_all(STUB)?;
@@ -63,9 +89,7 @@ fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
             .large_file(item.entry.size >= u32::MAX as u64);
         zip.start_file(item.entry.path.as_str(), opts)?;
         match &item.source {
-            Source::File(p) => {
-                std::io::copy(&mut File::open(p)?, &mut zip)?;
-            }
+            Source::File(p) => copy_checked(p, &item.entry, &mut zip)?,
             Source::Bytes(b) => zip.write_all(b)?,
         }
     }
@@ -79,6 +103,33 @@ fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
     file.write_all_at(digest.as_bytes(), len - 64)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
     file.sync_all()
+}
+
+/// An input whose bytes are no longer those plan hashed into the manifest.
+#[derive(Debug)]
+struct Changed(PathBuf);
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} changed while it was being packed; build again", self.0.display())
+    }
+}
+
+impl std::error::Error for Changed {}
+
+/// Copies `path` into `out`, hashing the bytes actually written, and fails with [`Changed`]
+/// when they are not the ones `entry` records (or the file, opened fine by plan, is gone). At
+/// most one byte past the recorded size is read, so a file that keeps growing cannot make the
+/// build endless.
+fn copy_checked(path: &Path, entry: &Entry, out: &mut impl Write) -> std::io::Result<()> {
+    let changed = || std::io::Error::other(Changed(path.to_path_buf()));
+    let mut reader = HashingReader::new(File::open(path).map_err(|_| changed())?.take(entry.size + 1));
+    std::io::copy(&mut reader, out)?;
+    let (sha256, size) = reader.finish();
+    if sha256 != entry.sha256 || size != entry.size {
+        return Err(changed());
+    }
+    Ok(())
 }
 
 /// A Unix time as a zip (DOS) timestamp, clamped to the range zip can express.
@@ -106,7 +157,38 @@ fn civil_from_days(z: i64) -> (i64, u8, u8) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::{civil_from_days, copy_checked, Changed};
+    use wheelsfx_payload::manifest::Entry;
+
+    #[test]
+    fn a_changed_input_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.py");
+        std::fs::write(&path, "DEBUG = False\n").unwrap();
+        let (sha256, size) = crate::plan::hash(&crate::collect::Source::File(path.clone())).unwrap();
+        let entry = Entry {
+            path: "mysite/settings.py".into(),
+            sha256,
+            size,
+            mode: 0o644,
+        };
+        let mut out = Vec::new();
+        copy_checked(&path, &entry, &mut out).unwrap();
+        assert_eq!(out, b"DEBUG = False\n");
+        let refusal = || {
+            let e = copy_checked(&path, &entry, &mut Vec::new()).unwrap_err();
+            e.get_ref()
+                .and_then(|e| e.downcast_ref::<Changed>())
+                .unwrap()
+                .to_string()
+        };
+        for changed in ["DEBUG = True\n", "DEBUG = False\nX = 1\n", "DEBUG"] {
+            std::fs::write(&path, changed).unwrap();
+            assert!(refusal().ends_with("settings.py changed while it was being packed; build again"));
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(refusal().ends_with("settings.py changed while it was being packed; build again"));
+    }
 
     #[test]
     fn dates() {

@@ -14,6 +14,7 @@ mod deploy;
 mod faults;
 mod format;
 mod hostile;
+mod packing;
 mod parity;
 mod refusals;
 
@@ -61,15 +62,26 @@ impl Fixture {
 
     /// `wheelsfx build` of this fixture's app, wheelhouse and static folder into `output`.
     pub fn build_command(&self, output: &Path) -> Command {
+        self.build_command_with(&self.app(), &bootstrap_dir(), output)
+    }
+
+    /// The project tree, `src/mysite`.
+    pub fn app(&self) -> PathBuf {
+        self.dir.path().join("src/mysite")
+    }
+
+    /// `wheelsfx build` of the app tree `app` and the bootstrap wheels in `bootstrap`, with this
+    /// fixture's wheelhouse and static folder.
+    pub fn build_command_with(&self, app: &Path, bootstrap: &Path, output: &Path) -> Command {
         let d = self.dir.path();
         let mut cmd = wheelsfx();
         cmd.arg("build")
             .arg("--app")
-            .arg(d.join("src/mysite"))
+            .arg(app)
             .arg("--wheelhouse")
             .arg(d.join("wheelhouse"));
         cmd.arg("--bootstrap-wheels")
-            .arg(bootstrap_dir())
+            .arg(bootstrap)
             .arg("--extra-static")
             .arg(d.join("fonts"))
             .arg("-o")
