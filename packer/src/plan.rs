@@ -69,6 +69,8 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         bootstrap_wheels,
         entries,
     };
+    // What the stub would refuse in the manifest (names, versions, layout) is refused here.
+    manifest.check_consistent()?;
     Ok(Plan { manifest, items })
 }
 
