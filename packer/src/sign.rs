@@ -16,9 +16,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use wheelsfx_payload::signature::{prehash, prehash_reader, KeyId, PublicKey, Signature, KEY_ALGORITHM};
+use wheelsfx_payload::signature::{
+    prehash, prehash_reader, KeyId, PublicKey, Signature, KEY_ALGORITHM, SECRET_KEY_LEN,
+};
 
-const SECRET_LEN: usize = 158;
 const KDF_NONE: [u8; 2] = [0, 0];
 const KDF_SCRYPT: [u8; 2] = *b"Sc";
 const CHECKSUM_ALGORITHM: [u8; 2] = *b"B2";
@@ -69,7 +70,7 @@ impl SecretKey {
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"));
         let b = line.and_then(|l| BASE64.decode(l).ok()).unwrap_or_default();
-        if b.len() != SECRET_LEN || b[..2] != KEY_ALGORITHM || b[4..6] != CHECKSUM_ALGORITHM {
+        if b.len() != SECRET_KEY_LEN || b[..2] != KEY_ALGORITHM || b[4..6] != CHECKSUM_ALGORITHM {
             return Err("is not a minisign secret key (wheelsfx keygen writes one)".into());
         }
         if b[2..4] == KDF_SCRYPT {
@@ -176,4 +177,46 @@ fn write_new(path: &Path, mode: u32, text: &str) -> Result<(), String> {
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Made by `minisign -G -W` (Debian's 0.11), which leaves the checksum zero.
+    const MINISIGN_KEY: &str = "untrusted comment: minisign encrypted secret key\nRWQAAEIyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAkQKZ6keFkuuU/0dCfJDghqD1Fod1YXD4ahcdcj6/McV41hbZJce7y+Df2bL0nsPBHIs3j4+r++ODFWZIRpkJJBRrU+bi99knAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+
+    #[test]
+    fn reads_minisign_keys_and_its_own() {
+        let key = SecretKey::parse(MINISIGN_KEY).unwrap();
+        assert_eq!(key.id().to_string(), "EB928547EA990291");
+        assert_eq!(
+            key.public().to_base64(),
+            "RWSRApnqR4WS6+Df2bL0nsPBHIs3j4+r++ODFWZIRpkJJBRrU+bi99kn"
+        );
+        let ours = SecretKey::generate().unwrap();
+        let again = SecretKey::parse(&ours.to_file_text()).unwrap();
+        assert_eq!(
+            (again.id(), again.public().to_base64()),
+            (ours.id(), ours.public().to_base64())
+        );
+    }
+
+    #[test]
+    fn refuses_encrypted_damaged_and_public_keys() {
+        let line = MINISIGN_KEY.lines().nth(1).unwrap();
+        let tweaked = |at: usize, f: fn(&mut [u8])| {
+            let mut b = BASE64.decode(line).unwrap();
+            f(&mut b[at..]);
+            SecretKey::parse(&BASE64.encode(b)).err().unwrap()
+        };
+        assert!(tweaked(2, |b| b[..2].copy_from_slice(b"Sc")).contains("encrypted with a password"));
+        assert!(tweaked(126, |b| b[0] ^= 1).contains("checksum"));
+        assert!(tweaked(100, |b| b[0] ^= 1).contains("public half"));
+        let public = "RWSRApnqR4WS6+Df2bL0nsPBHIs3j4+r++ODFWZIRpkJJBRrU+bi99kn";
+        assert!(SecretKey::parse(public)
+            .err()
+            .unwrap()
+            .contains("not a minisign secret key"));
+    }
 }

@@ -6,7 +6,7 @@ use crate::layout::{DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest};
 use crate::record::verify_wheel;
-use crate::signature::{self, KeyId, PublicKey, Signature, Verdict};
+use crate::signature::{self, PublicKey, Signature, Verdict};
 use crate::slice::FileSlice;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -105,11 +105,6 @@ impl Payload {
             digest_line,
             signature,
         })
-    }
-
-    /// The key id of the signature the artifact carries, checked or not.
-    pub fn signature_key(&self) -> Option<KeyId> {
-        self.signature.as_ref().map(|s| s.key_id)
     }
 
     /// Checks the embedded signature against the `trusted` keys (see [`signature::check`]):

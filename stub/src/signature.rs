@@ -27,6 +27,8 @@ const BLOCK_PREFIX: &str = " minisign:";
 /// digest covers) before it computes the digest: the prefix, base64 of the 74-byte signature
 /// (algorithm, key id, signature), ':', base64 of the 64-byte global signature.
 pub const BLOCK_LEN: usize = BLOCK_PREFIX.len() + 100 + 1 + 88;
+/// The decoded length of a minisign secret key, to tell one apart from a public key.
+pub const SECRET_KEY_LEN: usize = 158;
 /// A public key file is two short lines; anything much longer is not one.
 const KEY_FILE_LIMIT: u64 = 4096;
 
@@ -70,7 +72,18 @@ impl PublicKey {
     pub fn from_file_text(text: &str) -> Result<PublicKey, String> {
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         match (lines.next(), lines.next(), lines.next()) {
-            (Some(comment), Some(key), None) if comment.starts_with("untrusted comment:") => Self::from_base64(key),
+            (Some(comment), Some(key), None) if comment.starts_with("untrusted comment:") => {
+                // A secret key (158 bytes) here means it is about to be copied to servers.
+                let secret = BASE64.decode(key).is_ok_and(|b| b.len() == SECRET_KEY_LEN);
+                Self::from_base64(key).map_err(|m| {
+                    if secret {
+                        "is a secret key, not a public key: trust its .pub file, and keep the secret key off servers"
+                            .into()
+                    } else {
+                        m
+                    }
+                })
+            }
             _ => Err("is not a minisign public key file (an 'untrusted comment:' line, then the key)".into()),
         }
     }

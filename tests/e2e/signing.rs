@@ -171,6 +171,15 @@ fn trust_comes_from_wheelsfx_trust_and_the_trust_directory() {
     .output()
     .unwrap();
     refused(&out, 2, "no-such.pub");
+    let out = install(
+        &fx,
+        &fx.artifact,
+        &fx.dest("secret"),
+        &["--trust", key.secret.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    refused(&out, 2, "is a secret key, not a public key");
 }
 
 #[test]
