@@ -354,13 +354,12 @@ mod tests {
         let block = sign(&sk, pk.id, line.as_bytes(), &line).to_block();
         assert_eq!(block.len(), BLOCK_LEN);
         let sig = Signature::from_block(block.as_bytes(), &line).unwrap();
-        assert_eq!(
-            check(Some(&sig), line.as_bytes(), &[pk.clone()]),
-            Ok(Verdict::Trusted(pk.id))
-        );
+        let id = pk.id;
+        let trusted = [pk];
+        assert_eq!(check(Some(&sig), line.as_bytes(), &trusted), Ok(Verdict::Trusted(id)));
         let other = format!("wheelsfx-sha256:{}", "cd".repeat(32));
         let moved = Signature::from_block(block.as_bytes(), &other).unwrap();
-        assert!(check(Some(&moved), other.as_bytes(), &[pk])
+        assert!(check(Some(&moved), other.as_bytes(), &trusted)
             .unwrap_err()
             .contains("does not match"));
         assert!(Signature::from_block(&block.as_bytes()[1..], &line).is_err());
@@ -373,11 +372,13 @@ mod tests {
         let sig = sign(&sk, pk.id, b"m", "c");
         assert_eq!(check(None, b"m", &[]), Ok(Verdict::Unsigned));
         assert_eq!(check(Some(&sig), b"m", &[]), Ok(Verdict::Unchecked(pk.id)));
-        assert!(check(None, b"m", &[pk.clone()]).unwrap_err().starts_with("is unsigned"));
+        let id = pk.id;
+        let trusted = [pk];
+        assert!(check(None, b"m", &trusted).unwrap_err().starts_with("is unsigned"));
         assert!(check(Some(&sig), b"m", &[other])
             .unwrap_err()
             .contains("not trusted here"));
-        assert!(check(Some(&sig), b"x", &[pk.clone()]).is_err());
-        assert_eq!(check(Some(&sig), b"m", &[pk.clone()]), Ok(Verdict::Trusted(pk.id)));
+        assert!(check(Some(&sig), b"x", &trusted).is_err());
+        assert_eq!(check(Some(&sig), b"m", &trusted), Ok(Verdict::Trusted(id)));
     }
 }
