@@ -400,3 +400,19 @@ fn build_signs_from_pyproject_and_refuses_a_bad_key() {
         .unwrap();
     refused(&out, 2, "is not a minisign secret key");
 }
+
+#[test]
+fn signed_builds_are_reproducible() {
+    let fx = Fixture::new();
+    let key = keygen(fx.dir.path(), "release.key");
+    let build = |name: &str| {
+        let out = fx.dir.path().join(name);
+        ok(fx
+            .build_command(&out)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["--sign", key.secret.to_str().unwrap()]));
+        let minisig = std::fs::read(format!("{}.minisig", out.display())).unwrap();
+        (std::fs::read(&out).unwrap(), minisig)
+    };
+    assert!(build("a.sfx") == build("b.sfx"), "two signed builds differ");
+}
