@@ -24,8 +24,10 @@ pub const STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wheelsfx-stub"
 
 pub fn write(plan: &Plan, output: &Path, mtime: u64, signer: Option<&SecretKey>) -> Result<(), String> {
     let tmp = sibling(output, ".", ".wheelsfx-tmp");
-    let result = write_to(plan, &tmp, zip_time(mtime), signer)
-        .and_then(|detached| detached.map_or(Ok(()), |sig| write_detached(output, &sig)));
+    let result = write_to(plan, &tmp, zip_time(mtime), signer).and_then(|detached| match detached {
+        Some(sig) => write_detached(output, &sig),
+        None => remove_stale_signature(output),
+    });
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!("cannot write {}: {e}", output.display()));
@@ -48,6 +50,15 @@ fn write_detached(output: &Path, sig: &Signature) -> std::io::Result<()> {
     let path = sibling(output, "", ".minisig");
     let tmp = sibling(&path, ".", ".wheelsfx-tmp");
     std::fs::write(&tmp, sig.to_minisig()).and_then(|()| std::fs::rename(&tmp, &path))
+}
+
+/// An unsigned build removes the `OUTPUT.minisig` of an earlier signed one: it signs other
+/// bytes, and beside the new artifact it would only say "tampered with".
+fn remove_stale_signature(output: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(sibling(output, "", ".minisig")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Writes the artifact; with a `signer`, signs it and returns the detached signature.

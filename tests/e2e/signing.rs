@@ -249,9 +249,13 @@ fn a_damaged_or_transplanted_signature_is_refused() {
     assert!(!fx.dir.path().join("srv").exists());
 
     // Cut off or padded: the trailer no longer fits.
-    write_exe(&d.join("cut.sfx"), &bytes[..block_at]);
-    let out = install(&fx, &d.join("cut.sfx"), &fx.dest("cut"), &[]).output().unwrap();
-    refused(&out, 3, "truncated or damaged, or has data appended");
+    let padded = [&bytes[..], b"x"].concat();
+    for (label, damaged) in [("cut", &bytes[..block_at]), ("padded", &padded[..])] {
+        let exe = d.join(format!("{label}.sfx"));
+        write_exe(&exe, damaged);
+        let out = install(&fx, &exe, &fx.dest(label), &[]).output().unwrap();
+        refused(&out, 3, "truncated or damaged, or has data appended");
+    }
 }
 
 #[test]
@@ -391,6 +395,9 @@ fn build_signs_from_pyproject_and_refuses_a_bad_key() {
     let out = ok(wheelsfx().args(["inspect", "--json", "cfg.sfx"]).current_dir(d));
     assert_eq!(receipt(&out)["signature"]["key"], json!(key.id));
     assert!(d.join("cfg.sfx.minisig").is_file());
+    // An unsigned rebuild leaves no signature of other bytes beside it.
+    ok(&mut fx.build_command(&d.join("cfg.sfx")));
+    assert!(!d.join("cfg.sfx.minisig").exists(), "a stale .minisig was left");
 
     let out = wheelsfx()
         .arg("build")
