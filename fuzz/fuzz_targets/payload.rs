@@ -1,7 +1,8 @@
 //! Fuzzes everything the stub parses from an untrusted artifact: the payload reader (with
 //! the trailing digest made valid, so the fuzzer gets past it to the zip and the manifest),
-//! the manifest, RECORD files, wheel names, Requires-Python, and the wheel validator (dist-info, WHEEL,
-//! RECORD, entry points, destinations). The first byte picks the target. Nothing may panic.
+//! the manifest, RECORD files, wheel names, Requires-Python, public keys and signature
+//! blocks, and the wheel validator (dist-info, WHEEL, RECORD, entry points, destinations).
+//! The first byte picks the target. Nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,7 @@ use wheelsfx_payload::digest::artifact_digest;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Manifest;
 use wheelsfx_payload::reader::Payload;
+use wheelsfx_payload::signature::{PublicKey, Signature};
 use wheelsfx_payload::wheel::{self, Expect};
 use wheelsfx_payload::{pyversion, record, wheelname::WheelName};
 
@@ -28,6 +30,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = record::parse_record(&text);
             let _ = pyversion::allows(&text, [3, 11, 7]);
             let _ = WheelName::parse(&text);
+            let _ = PublicKey::from_file_text(&text);
+            let _ = Signature::from_block(rest, "wheelsfx-sha256:");
         }
         _ => {
             if let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(rest)) {

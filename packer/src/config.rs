@@ -7,6 +7,7 @@
 //! requirements = "requirements/deployment.txt"
 //! extra-static = ["static.in/cfgov-fonts"]
 //! output = "cfgov_current_build"
+//! sign = "/secrets/wheelsfx.key"   # optional: build --sign
 //! ```
 
 use crate::BuildArgs;
@@ -27,6 +28,7 @@ struct Config {
     python: Option<String>,
     build_id: Option<String>,
     output: Option<PathBuf>,
+    sign: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +63,7 @@ pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
     args.python = args.python.take().or(config.python);
     args.build_id = args.build_id.take().or(config.build_id);
     args.output = args.output.take().or(rel(config.output));
+    args.sign = args.sign.take().or(rel(config.sign));
     let missing = |what: &str| {
         format!(
             "no {what} given: pass it, or set it in [tool.wheelsfx] of {}",

@@ -1,11 +1,13 @@
 //! `wheelsfx`: the packer CI runs. `build` reads top to bottom as its three steps:
-//! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload).
+//! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload, signed
+//! with `--sign`). `keygen` makes the signing key pair.
 
 mod collect;
 mod config;
 mod pip;
 mod plan;
 mod requires;
+mod sign;
 mod tree;
 mod wheel;
 mod write;
@@ -16,6 +18,7 @@ use std::process::ExitCode;
 use wheelsfx_payload::inspect;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::reader::{Payload, PayloadError};
+use wheelsfx_payload::signature::PublicKey;
 
 #[derive(Parser)]
 #[command(
@@ -39,8 +42,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check every byte of an artifact against its manifest
-    Verify { artifact: PathBuf },
+    /// Check every byte of an artifact against its manifest (and its signature)
+    Verify {
+        artifact: PathBuf,
+        /// Require a signature by this public key (a .pub file or its key line); repeatable
+        #[arg(long, value_name = "PUBKEY")]
+        trust: Vec<String>,
+    },
+    /// Make a signing key pair: the secret key (0600) and PATH.pub, in minisign's formats
+    Keygen {
+        /// Where to write the secret key; the public key goes to PATH.pub
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: PathBuf,
+        /// Replace existing key files
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args)]
@@ -78,6 +95,9 @@ pub struct BuildArgs {
     /// Output file
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
+    /// Sign the artifact with this secret key (from wheelsfx keygen); also writes OUTPUT.minisig
+    #[arg(long, value_name = "SECRET_KEY")]
+    pub sign: Option<PathBuf>,
     /// Where to read [tool.wheelsfx] defaults from
     #[arg(long, default_value = "pyproject.toml")]
     pub config: PathBuf,
@@ -104,15 +124,13 @@ fn main() -> ExitCode {
                 .map_err(|m| (2, m))
                 .and_then(|()| build(&args))
         }
-        Command::Inspect { artifact, json } => open(&artifact).map(|p| inspect::inspect(&p.manifest, json)),
-        Command::Verify { artifact } => open(&artifact).and_then(|mut p| {
-            let (n, bytes) = p.verify_all(&Limits::default()).map_err(fail)?;
-            println!(
-                "ok: {n} entries, {bytes} bytes match the manifest (digest sha256:{})",
-                p.manifest.digest
-            );
+        Command::Inspect { artifact, json } => open(&artifact).and_then(|p| {
+            let verdict = p.check_signature(&[]).map_err(fail)?;
+            inspect::inspect(&p.manifest, verdict, json);
             Ok(())
         }),
+        Command::Verify { artifact, trust } => verify(&artifact, &trust),
+        Command::Keygen { output, force } => keygen(&output, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,7 +147,7 @@ type Failure = (u8, String);
 
 fn fail(e: PayloadError) -> Failure {
     match e {
-        PayloadError::Corrupt(m) => (3, m),
+        PayloadError::Corrupt(m) | PayloadError::Untrusted(m) => (3, m),
         PayloadError::Io(m) => (1, m),
     }
 }
@@ -138,8 +156,44 @@ fn open(path: &std::path::Path) -> Result<Payload, Failure> {
     Payload::open(path, &Limits::default()).map_err(fail)
 }
 
+/// `wheelsfx verify`: every check the stub's `--verify` runs, the signature included.
+fn verify(artifact: &std::path::Path, trust: &[String]) -> Result<(), Failure> {
+    let trusted = trust
+        .iter()
+        .map(|k| PublicKey::load(k).map_err(|m| (2, format!("--trust: {m}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut p = open(artifact)?;
+    let verdict = p.check_signature(&trusted).map_err(fail)?;
+    let (n, bytes) = p.verify_all(&Limits::default()).map_err(fail)?;
+    println!("{}", inspect::verified(n, bytes, &p.manifest, verdict));
+    Ok(())
+}
+
+fn keygen(output: &std::path::Path, force: bool) -> Result<(), Failure> {
+    let key = sign::keygen(output, force).map_err(|m| (1, m))?;
+    println!(
+        "wrote the secret key {} (keep it secret) and the public key {}: key id {}\n\
+         sign with: wheelsfx build --sign {}\n\
+         deploy with: ./ARTIFACT --trust {} ... (or --trust {})",
+        output.display(),
+        sign::pub_path(output).display(),
+        key.id,
+        output.display(),
+        sign::pub_path(output).display(),
+        key.to_base64()
+    );
+    Ok(())
+}
+
 fn build(args: &BuildArgs) -> Result<(), Failure> {
     let input_err = |m: String| (1, m);
+    // A bad key is found before any work is done.
+    let signer = args
+        .sign
+        .as_deref()
+        .map(sign::SecretKey::load)
+        .transpose()
+        .map_err(|m| (2, m))?;
     let inputs = collect::collect(args).map_err(input_err)?;
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
@@ -157,7 +211,7 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(315_532_800);
-    write::write(&plan, args.output(), mtime).map_err(input_err)?;
+    write::write(&plan, args.output(), mtime, signer.as_ref()).map_err(input_err)?;
     let m = &plan.manifest;
     println!(
         "wrote {}: {} ({} wheels, {} bootstrap wheels, {} entries, python {})",
@@ -172,5 +226,12 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
             m.target.python_versions.join("/")
         }
     );
+    if let Some(key) = &signer {
+        println!(
+            "signed with key {} (in the artifact, and detached in {}.minisig)",
+            key.id(),
+            args.output().display()
+        );
+    }
     Ok(())
 }

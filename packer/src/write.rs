@@ -1,37 +1,38 @@
 //! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
 //! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
-//! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip comment with the
-//! sha256 of every byte before it. Written to a temporary sibling and
-//! renamed, so a failed build never leaves a half-written artifact at the output path.
-//! Every input is hashed again as it is written: a file that changed since plan hashed it is
-//! an error, not an artifact every stub would refuse.
+//! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip
+//! comment with the sha256 of every byte before it and, with `--sign`, the signature of that
+//! digest (a block of fixed length, so the comment's length, which the digest covers, is known
+//! beforehand). Written to a temporary sibling and renamed, so a failed build never leaves a
+//! half-written artifact at the output path; a signed build also writes `OUTPUT.minisig` for
+//! stock minisign. Every input is hashed again as it is written: a file that changed since
+//! plan hashed it is an error, not an artifact every stub would refuse.
 
 use crate::collect::Source;
 use crate::plan::Plan;
+use crate::sign::SecretKey;
 use nix::fcntl::OFlag;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use wheelsfx_payload::digest::{artifact_digest, HashingReader};
 use wheelsfx_payload::layout::{DIGEST_PREFIX, MANIFEST};
 use wheelsfx_payload::manifest::Entry;
+use wheelsfx_payload::signature::{self, Signature};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// The static musl stub built by build.rs.
 pub const STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wheelsfx-stub"));
 
-pub fn write(plan: &Plan, output: &Path, mtime: u64) -> Result<(), String> {
-    let tmp = output.with_file_name(format!(
-        ".{}.wheelsfx-tmp",
-        output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
+pub fn write(plan: &Plan, output: &Path, mtime: u64, signer: Option<&SecretKey>) -> Result<(), String> {
+    let tmp = sibling(output, ".", ".wheelsfx-tmp");
     remove_stale(&tmp)?;
-    let result = write_to(plan, &tmp, zip_time(mtime));
+    let result = write_to(plan, &tmp, zip_time(mtime), signer).and_then(|detached| match detached {
+        Some(sig) => write_detached(output, &sig),
+        None => remove_stale_signature(output),
+    });
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(match e.get_ref().and_then(|e| e.downcast_ref::<Changed>()) {
@@ -58,15 +59,55 @@ fn remove_stale(tmp: &Path) -> Result<(), String> {
     }
 }
 
-fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
-    // A new file, never an existing one or what a symlink planted meanwhile points to.
-    let file = File::options()
+/// `dir/<prefix>NAME<suffix>` for `path` = `dir/NAME`.
+fn sibling(path: &Path, prefix: &str, suffix: &str) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{prefix}{name}{suffix}"))
+}
+
+/// `OUTPUT.minisig`, written (temporary file, rename) before the artifact is renamed into
+/// place: a signature never lags behind a new artifact.
+fn write_detached(output: &Path, sig: &Signature) -> std::io::Result<()> {
+    let path = sibling(output, "", ".minisig");
+    let tmp = sibling(&path, ".", ".wheelsfx-tmp");
+    let _ = std::fs::remove_file(&tmp); // a link planted there is removed, never followed
+    let mut file = create_new(&tmp)?;
+    file.write_all(sig.to_minisig().as_bytes())?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// A new file, never an existing one or what a symlink planted meanwhile points to.
+fn create_new(path: &Path) -> std::io::Result<File> {
+    File::options()
         .read(true)
         .write(true)
         .create_new(true)
         .custom_flags(OFlag::O_NOFOLLOW.bits())
         .mode(0o600)
-        .open(path)?;
+        .open(path)
+}
+
+/// An unsigned build removes the `OUTPUT.minisig` of an earlier signed one: it signs other
+/// bytes, and beside the new artifact it would only say "tampered with".
+fn remove_stale_signature(output: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(sibling(output, "", ".minisig")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the artifact; with a `signer`, signs it and returns the detached signature.
+fn write_to(
+    plan: &Plan,
+    path: &Path,
+    time: DateTime,
+    signer: Option<&SecretKey>,
+) -> std::io::Result<Option<Signature>> {
+    let file = create_new(path)?;
     let mut file = BufWriter::with_capacity(1 << 20, file);
     file.write_all(STUB)?;
     // The writer records absolute positions, so the offsets already count the stub.
@@ -94,15 +135,27 @@ fn write_to(plan: &Plan, path: &Path, time: DateTime) -> std::io::Result<()> {
         }
     }
     // A placeholder of the final length; the digest of everything before it goes in last.
-    zip.set_comment(format!("{DIGEST_PREFIX}{}", "0".repeat(64)))?;
+    let block = signer.map_or(0, |_| signature::BLOCK_LEN);
+    zip.set_comment(format!("{DIGEST_PREFIX}{}{}", "0".repeat(64), " ".repeat(block)))?;
     let mut file = zip.finish()?;
     file.flush()?;
-    let file = file.into_inner().map_err(|e| e.into_error())?;
+    let mut file = file.into_inner().map_err(|e| e.into_error())?;
     let len = file.metadata()?.len();
-    let digest = artifact_digest(&file, len - 64)?;
-    file.write_all_at(digest.as_bytes(), len - 64)?;
+    let hex_at = len - block as u64 - 64;
+    let digest = artifact_digest(&file, hex_at)?;
+    file.write_all_at(digest.as_bytes(), hex_at)?;
+    let detached = match signer {
+        Some(key) => {
+            let line = format!("{DIGEST_PREFIX}{digest}");
+            file.write_all_at(key.sign_digest(&line).to_block().as_bytes(), hex_at + 64)?;
+            file.rewind()?;
+            Some(key.sign_file(&file, &line)?)
+        }
+        None => None,
+    };
     file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
-    file.sync_all()
+    file.sync_all()?;
+    Ok(detached)
 }
 
 /// An input whose bytes are no longer those plan hashed into the manifest.

@@ -7,6 +7,7 @@ use wheelsfx_payload::reader::PayloadError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     Usage = 2,
+    /// Also an artifact whose signature is not by a trusted key.
     CorruptArtifact = 3,
     NoInterpreter = 4,
     InstallFailed = 5,
@@ -36,7 +37,7 @@ impl Fail {
 impl From<PayloadError> for Fail {
     fn from(e: PayloadError) -> Fail {
         match e {
-            PayloadError::Corrupt(m) => Fail::new(Code::CorruptArtifact, m),
+            PayloadError::Corrupt(m) | PayloadError::Untrusted(m) => Fail::new(Code::CorruptArtifact, m),
             PayloadError::Io(m) => Fail::install(m),
         }
     }

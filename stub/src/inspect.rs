@@ -1,10 +1,15 @@
-//! Showing what an artifact holds: `--inspect [--json]` and `--list`, for the stub and the packer alike.
+//! Showing what an artifact holds: `--inspect [--json]`, `--list` and the `--verify` line, for
+//! the stub and the packer alike.
 
 use crate::manifest::Manifest;
+use crate::signature::Verdict;
 
-pub fn inspect(m: &Manifest, json: bool) {
+/// The manifest and the signature; with `json`, the manifest object with a `signature` key.
+pub fn inspect(m: &Manifest, signature: Verdict, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(m).expect("a manifest serialises"));
+        let mut v = serde_json::to_value(m).expect("a manifest serialises");
+        v["signature"] = signature.to_json();
+        println!("{}", serde_json::to_string_pretty(&v).expect("a value serialises"));
         return;
     }
     let total: u64 = m.entries.iter().map(|e| e.size).sum();
@@ -25,6 +30,7 @@ pub fn inspect(m: &Manifest, json: bool) {
     println!("tags:       {}", m.target.tags.join(" "));
     println!("entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
     println!("digest:     sha256:{}", m.digest);
+    println!("signature:  {}", signature.describe());
     println!("wheels ({}):", m.wheels.len());
     for w in &m.wheels {
         println!("  {} {}  {}", w.distribution, w.version, w.file);
@@ -45,4 +51,13 @@ pub fn list(m: &Manifest) {
             e.path
         );
     }
+}
+
+/// What `--verify` and `wheelsfx verify` print when every check passed.
+pub fn verified(entries: usize, bytes: u64, m: &Manifest, signature: Verdict) -> String {
+    format!(
+        "ok: {entries} entries, {bytes} bytes match the manifest (digest sha256:{}); signature: {}",
+        m.digest,
+        signature.describe()
+    )
 }

@@ -14,6 +14,7 @@ pub mod names;
 pub mod pyversion;
 pub mod reader;
 pub mod record;
+pub mod signature;
 pub mod slice;
 pub mod tags;
 pub mod wheel;

@@ -12,6 +12,7 @@ mod progress;
 mod run;
 mod stage;
 mod target;
+mod trust;
 mod unpack;
 mod venv;
 mod verify;
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wheelsfx_payload::inspect;
 use wheelsfx_payload::limits::Limits;
+use wheelsfx_payload::manifest::Manifest;
+use wheelsfx_payload::signature::Verdict;
 
 /// Installs this artifact's Python application into DEST: a virtualenv built with the
 /// server's Python, every wheel installed offline, the app and its environment wired in.
@@ -60,6 +63,11 @@ struct Cli {
     /// Refuse an entry of 1 MiB or more that inflates more than N:1 (zip-bomb guard)
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_ratio)]
     max_ratio: u64,
+    /// Install (or --verify) only if signed by this public key: a .pub file or its key line;
+    /// repeatable. Also: WHEELSFX_TRUST (colon-separated), /etc/wheelsfx/trusted.d/*.pub
+    /// (WHEELSFX_TRUST_DIR instead). With any trusted key, unsigned artifacts are refused
+    #[arg(long, value_name = "PUBKEY", conflicts_with_all = ["inspect", "list"])]
+    trust: Vec<String>,
     /// Print one JSON object (the result, or the error) on stdout, and nothing else
     #[arg(long)]
     json: bool,
@@ -77,7 +85,7 @@ struct Cli {
     version: bool,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt or tampered artifact, \
+const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt, tampered or untrusted artifact, \
 4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run.";
 
 fn main() {
@@ -117,19 +125,23 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
         };
         return install(&cli, &dest).map(Some);
     }
-    let mut payload = verify::open(&locate::artifact_path()?, &cli.limits())?;
+    // --inspect and --list show any artifact; --verify checks it as an install would.
+    let trusted = if cli.verify {
+        trust::trusted_keys(&cli.trust)?
+    } else {
+        Vec::new()
+    };
+    let (mut payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     if cli.inspect {
-        inspect::inspect(&payload.manifest, cli.json);
+        inspect::inspect(&payload.manifest, verdict, cli.json);
     } else if cli.list {
         inspect::list(&payload.manifest);
     } else {
         let (n, bytes) = payload.verify_all(&cli.limits())?;
-        let v = json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest});
+        let v = json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest,
+                       "signature": verdict.to_json()});
         if !cli.json {
-            println!(
-                "ok: {n} entries, {bytes} bytes match the manifest (digest sha256:{})",
-                payload.manifest.digest
-            );
+            println!("{}", inspect::verified(n, bytes, &payload.manifest, verdict));
         }
         return Ok(Some(v));
     }
@@ -149,9 +161,9 @@ fn print_version() {
     let stub = env!("CARGO_PKG_VERSION");
     match locate::artifact_path()
         .ok()
-        .and_then(|p| verify::open(&p, &Limits::default()).ok())
+        .and_then(|p| verify::open(&p, &Limits::default(), &[]).ok())
     {
-        Some(p) => println!(
+        Some((p, _)) => println!(
             "{} {} (wheelsfx stub {stub}, packed by {})",
             p.manifest.app.name,
             p.manifest.app.build_id.as_deref().unwrap_or("unversioned"),
@@ -190,8 +202,9 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         timings: Vec::new(),
         last: now,
     };
+    let trusted = trust::trusted_keys(&cli.trust)?;
     let artifact = locate::artifact_path()?;
-    let mut payload = verify::open(&artifact, &cli.limits())?;
+    let (mut payload, verdict) = verify::open(&artifact, &cli.limits(), &trusted)?;
     say.step("verify");
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
@@ -201,8 +214,9 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;
     let app = payload.manifest.app.name.clone();
     say.line(&format!(
-        "installing {app} ({} wheels) into {} with {}",
+        "installing {app} ({} wheels; signature: {}) into {} with {}",
         target.wheels.len(),
+        verdict.describe(),
         stage.dest.display(),
         target.python.describe()
     ));
@@ -248,7 +262,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         say.step("compile");
     }
     progress.done();
-    let receipt = receipt(cli, &stage, &payload.manifest, &target, &say);
+    let receipt = receipt(cli, &stage, &payload.manifest, verdict, &target, &say);
     commit::commit(&mut stage, &payload.manifest, &receipt)?;
     say.line(&format!(
         "installed {app} into {} in {:.1} s",
@@ -258,7 +272,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     Ok(receipt)
 }
 
-fn receipt(cli: &Cli, stage: &Stage, m: &wheelsfx_payload::manifest::Manifest, t: &target::Target, say: &Say) -> Value {
+fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &target::Target, say: &Say) -> Value {
     let installed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -269,6 +283,7 @@ fn receipt(cli: &Cli, stage: &Stage, m: &wheelsfx_payload::manifest::Manifest, t
         "build_id": m.app.build_id,
         "dest": stage.dest,
         "digest": m.digest,
+        "signature": signature.to_json(),
         "installer": cli.installer,
         "compiled": !cli.no_compile,
         "installed_at": installed_at,

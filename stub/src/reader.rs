@@ -5,6 +5,7 @@ use crate::digest::{artifact_digest, ranges_sha256, HashingReader};
 use crate::layout::{DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest, Wheel};
+use crate::signature::{self, PublicKey, Signature, Verdict};
 use crate::wheel::{self, Expect};
 use crate::slice::FileSlice;
 use std::fs::File;
@@ -23,12 +24,14 @@ pub enum PayloadError {
     Corrupt(String),
     /// Reading the artifact or writing the destination failed (disk full, permissions).
     Io(String),
+    /// The artifact is intact but its signature is not one this machine trusts.
+    Untrusted(String),
 }
 
 impl std::fmt::Display for PayloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PayloadError::Corrupt(m) | PayloadError::Io(m) => f.write_str(m),
+            PayloadError::Corrupt(m) | PayloadError::Io(m) | PayloadError::Untrusted(m) => f.write_str(m),
         }
     }
 }
@@ -39,6 +42,9 @@ pub struct Payload {
     archive: ZipArchive<File>,
     /// Stored entries, found (and hashed) by `open`: (manifest index, data start, size).
     stored: Vec<(usize, u64, u64)>,
+    /// `wheelsfx-sha256:<hex>`: what an embedded signature signs.
+    digest_line: String,
+    signature: Option<Signature>,
 }
 
 impl Payload {
@@ -48,7 +54,7 @@ impl Payload {
     pub fn open(path: &Path, limits: &Limits) -> Result<Payload, PayloadError> {
         let file = File::open(path)
             .map_err(|e| PayloadError::Io(format!("cannot open the artifact {}: {e}", path.display())))?;
-        let (len, want) = read_trailer(&file).map_err(|m| corrupt(path, &m))?;
+        let trailer = read_trailer(&file).map_err(|m| corrupt(path, &m))?;
         // Parse first to learn where the stored entries lie, but judge a parse error only
         // after the digest: a damaged file is then reported as damaged.
         let parsed = file
@@ -59,10 +65,13 @@ impl Payload {
             .as_ref()
             .map(|p| p.stored.iter().map(|s| (s.1, s.2)).collect())
             .unwrap_or_default();
-        let (have, hashes) = rayon::join(|| artifact_digest(&file, len - 64), || ranges_sha256(&file, &ranges));
+        let (have, hashes) = rayon::join(
+            || artifact_digest(&file, trailer.covered),
+            || ranges_sha256(&file, &ranges),
+        );
         let read_err = |e: io::Error| PayloadError::Io(format!("cannot read the artifact {}: {e}", path.display()));
         let (have, hashes) = (have.map_err(read_err)?, hashes.map_err(read_err)?);
-        if have != want {
+        if have != trailer.digest {
             return Err(corrupt(
                 path,
                 "its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with",
@@ -82,12 +91,27 @@ impl Payload {
                 ));
             }
         }
+        let digest_line = format!("{DIGEST_PREFIX}{have}");
+        let signature = trailer
+            .signature
+            .map(|block| Signature::from_block(&block, &digest_line))
+            .transpose()
+            .map_err(|m| corrupt(path, &m))?;
         Ok(Payload {
             path: path.to_path_buf(),
             manifest,
             archive,
             stored,
+            digest_line,
+            signature,
         })
+    }
+
+    /// Checks the embedded signature against the `trusted` keys (see [`signature::check`]):
+    /// with any trusted key, an unsigned artifact or one not signed by a trusted key is refused.
+    pub fn check_signature(&self, trusted: &[PublicKey]) -> Result<Verdict, PayloadError> {
+        signature::check(self.signature.as_ref(), self.digest_line.as_bytes(), trusted)
+            .map_err(|m| PayloadError::Untrusted(format!("the artifact {} {m}", self.path.display())))
     }
 
     /// Streams `entry` (uncompressed) into `out`, checking its size and sha256 as it goes.
@@ -175,35 +199,53 @@ fn corrupt(path: &Path, msg: &str) -> PayloadError {
     ))
 }
 
-/// The artifact's length and the digest it ends with. It must end with the zip's
-/// end-of-central-directory record and the digest comment; anything else means it was cut
-/// short or had data appended (and a zip reader scanning back from a truncated file could
-/// settle on the directory of a wheel stored inside).
-fn read_trailer(file: &File) -> Result<(u64, String), String> {
-    const EOCD_LEN: u64 = 22;
-    let comment = DIGEST_COMMENT_LEN as u64;
+/// What an artifact ends with: the digest, how many bytes it covers, and the signature block
+/// after it, if signed.
+struct Trailer {
+    digest: String,
+    covered: u64,
+    signature: Option<Vec<u8>>,
+}
+
+/// Reads the trailer. The artifact must end with the zip's end-of-central-directory record
+/// and the digest comment, optionally followed by a signature block of fixed length;
+/// anything else means it was cut short or had data appended (and a zip reader scanning
+/// back from a truncated file could settle on the directory of a wheel stored inside).
+fn read_trailer(file: &File) -> Result<Trailer, String> {
     let len = file
         .metadata()
         .map_err(|e| format!("cannot read its size ({e})"))?
         .len();
-    let mut tail = vec![0u8; (EOCD_LEN + comment) as usize];
-    if len < EOCD_LEN + comment || file.read_exact_at(&mut tail, len - EOCD_LEN - comment).is_err() {
+    if len < EOCD_LEN + DIGEST_COMMENT_LEN as u64 {
         return Err("it is too short to hold a payload (truncated or damaged)".into());
     }
-    let (eocd, digest) = tail.split_at(EOCD_LEN as usize);
-    let comment_len = u16::from_le_bytes([eocd[20], eocd[21]]) as usize;
-    let digest = std::str::from_utf8(digest)
-        .ok()
-        .and_then(|d| d.strip_prefix(DIGEST_PREFIX));
-    match digest {
-        Some(d) if eocd[..4] == [0x50, 0x4b, 0x05, 0x06] && comment_len == DIGEST_COMMENT_LEN => {
-            Ok((len, d.to_string()))
-        }
-        _ => Err(
+    [signature::BLOCK_LEN, 0]
+        .into_iter()
+        .find_map(|block| trailer_with(file, len, block))
+        .ok_or_else(|| {
             "it does not end with its payload's directory and digest: it is truncated or damaged, or has data appended"
-                .into(),
-        ),
-    }
+                .into()
+        })
+}
+
+const EOCD_LEN: u64 = 22;
+
+/// The trailer, if the file ends with an EOCD whose comment is the digest followed by a
+/// `block`-byte signature block (0: unsigned) and nothing else.
+fn trailer_with(file: &File, len: u64, block: usize) -> Option<Trailer> {
+    let comment = DIGEST_COMMENT_LEN + block;
+    let start = len.checked_sub(EOCD_LEN + comment as u64)?;
+    let mut tail = vec![0u8; EOCD_LEN as usize + comment];
+    file.read_exact_at(&mut tail, start).ok()?;
+    let (eocd, rest) = tail.split_at(EOCD_LEN as usize);
+    let (digest, signature) = rest.split_at(DIGEST_COMMENT_LEN);
+    let comment_len = u16::from_le_bytes([eocd[20], eocd[21]]) as usize;
+    let digest = std::str::from_utf8(digest).ok()?.strip_prefix(DIGEST_PREFIX)?;
+    (eocd[..4] == [0x50, 0x4b, 0x05, 0x06] && comment_len == comment).then(|| Trailer {
+        digest: digest.to_string(),
+        covered: len - block as u64 - 64,
+        signature: (block > 0).then(|| signature.to_vec()),
+    })
 }
 
 /// The zip, its manifest, and the stored entries: (manifest index, data start, size).

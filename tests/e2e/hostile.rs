@@ -140,12 +140,7 @@ impl Base {
         let mut bytes = zip.finish().unwrap().into_inner();
         patch(&mut bytes);
         let n = bytes.len() - 64;
-        // The artifact digest: sha256 over the sha256s of 4 MiB chunks.
-        let mut top = Sha256::new();
-        for chunk in bytes[..n].chunks(4 << 20) {
-            top.update(Sha256::digest(chunk));
-        }
-        let digest = hex(&top.finalize());
+        let digest = artifact_digest(&bytes[..n]);
         bytes[n..].copy_from_slice(digest.as_bytes());
         bytes
     }

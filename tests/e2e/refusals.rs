@@ -114,12 +114,6 @@ fn bad_usage_is_exit_2() {
     assert!(!dest.exists());
 }
 
-fn write_exe(path: &std::path::Path, bytes: &[u8]) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, bytes).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// `wheelsfx build` on a wheelhouse; returns the output (not asserted).
 fn pack(wheels: &[WheelSpec]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();

@@ -205,6 +205,23 @@ fn minor_of(p: &Path) -> u32 {
     String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
 }
 
+/// Writes an executable file (a modified artifact, to run).
+pub fn write_exe(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The artifact digest of `bytes` (sha256 over the sha256s of 4 MiB chunks, hex), written
+/// independently of the library so the tests check the rule rather than restate it.
+pub fn artifact_digest(bytes: &[u8]) -> String {
+    let mut top = Sha256::new();
+    for chunk in bytes.chunks(4 << 20) {
+        top.update(Sha256::digest(chunk));
+    }
+    top.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Runs a command, returning its output; panics with both streams when it fails.
 pub fn ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
