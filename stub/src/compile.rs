@@ -6,13 +6,14 @@
 use crate::error::{Context, Fail, Result};
 use crate::install::native::Installed;
 use crate::run;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use wheelsfx_payload::record::csv_field;
 
 const WORKER: &str = include_str!("compile.py");
@@ -45,7 +46,7 @@ impl Compiler {
                 .arg(stage)
                 .arg(dest)
                 .stdin(Stdio::piped())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .ctx(|| format!("cannot start {} to byte-compile", python.display()))?;
@@ -54,6 +55,8 @@ impl Compiler {
             let rx = rx.clone();
             compiler.feeders.push(std::thread::spawn(move || feed(&rx, stdin)));
         }
+        await_ready(&mut compiler.children, WORKER_START_TIMEOUT)
+            .map_err(|why| Fail::install(format!("byte-compiling with {}: {why}", python.display())))?;
         Ok(compiler)
     }
 
@@ -92,6 +95,48 @@ impl Drop for Compiler {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// How long a worker may take to start (import its modules) before the install gives up.
+const WORKER_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until every worker has said "ready": one that hangs at start (a blocking
+/// sitecustomize) fails the install instead of hanging it, and one that dies at start is
+/// reported with what it said.
+fn await_ready(children: &mut [Child], limit: Duration) -> std::result::Result<(), String> {
+    let (tx, rx) = mpsc::channel();
+    for (i, child) in children.iter_mut().enumerate() {
+        let stdout = child.stdout.take().expect("piped");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send((i, line == "ready\n"));
+        });
+    }
+    let deadline = Instant::now() + limit;
+    for _ in 0..children.len() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((_, true)) => {}
+            Ok((i, false)) => return Err(format!("a worker exited at start: {}", last_words(&mut children[i]))),
+            Err(_) => return Err(format!("a worker did not start within {} s", limit.as_secs())),
+        }
+    }
+    Ok(())
+}
+
+/// What a worker that closed its stdout without saying "ready" wrote on stderr.
+fn last_words(child: &mut Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    match text.trim() {
+        "" => "no output".into(),
+        t => t.to_string(),
     }
 }
 
@@ -136,4 +181,34 @@ fn record_pycs(site: &Path, cache_tag: &str, installed: &[Installed]) -> Result<
             .ctx(|| format!("cannot write {}", record.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn worker(script: &str) -> Child {
+        Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_worker_that_never_says_ready_fails_instead_of_hanging() {
+        let mut children = vec![worker("echo ready"), worker("sleep 30")];
+        let why = await_ready(&mut children, Duration::from_millis(300)).unwrap_err();
+        assert!(why.contains("did not start within"), "{why}");
+        let _ = children[1].kill();
+    }
+
+    #[test]
+    fn a_worker_that_dies_at_start_is_reported_with_its_error() {
+        let mut children = vec![worker("echo boom >&2; exit 1")];
+        let why = await_ready(&mut children, Duration::from_secs(10)).unwrap_err();
+        assert!(why.contains("exited at start") && why.contains("boom"), "{why}");
+    }
 }
