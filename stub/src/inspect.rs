@@ -1,48 +1,60 @@
 //! Showing what an artifact holds: `--inspect [--json]` and `--list`, for the stub and the packer alike.
+//!
+//! Every string comes from the artifact, so control characters are escaped; and the text is
+//! written in one go with write errors ignored: a reader that closed the pipe (`| head`)
+//! has seen what it wanted, and must not turn into a panic.
 
 use crate::manifest::Manifest;
+use crate::names::escaped;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 pub fn inspect(m: &Manifest, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(m).expect("a manifest serialises"));
-        return;
+        let text = serde_json::to_string_pretty(m).expect("a manifest serialises");
+        return emit(&(text + "\n"));
     }
+    let mut out = String::new();
     let total: u64 = m.entries.iter().map(|e| e.size).sum();
-    println!(
+    let versions = if m.target.python_versions.is_empty() {
+        "any 3.x".into()
+    } else {
+        m.target.python_versions.join(", ")
+    };
+    let _ = writeln!(
+        out,
         "app:        {} (build {})",
         m.app.name,
         m.app.build_id.as_deref().unwrap_or("-")
     );
-    println!("created:    {} (unix time), by {}", m.created, m.packer);
-    println!(
-        "python:     {}",
-        if m.target.python_versions.is_empty() {
-            "any 3.x".into()
-        } else {
-            m.target.python_versions.join(", ")
+    let _ = writeln!(out, "created:    {} (unix time), by {}", m.created, m.packer);
+    let _ = writeln!(out, "python:     {versions}");
+    let _ = writeln!(out, "tags:       {}", m.target.tags.join(" "));
+    let _ = writeln!(out, "entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
+    let _ = writeln!(out, "digest:     sha256:{}", m.digest);
+    for (title, wheels) in [("wheels", &m.wheels), ("bootstrap wheels", &m.bootstrap_wheels)] {
+        let _ = writeln!(out, "{title} ({}):", wheels.len());
+        for w in wheels {
+            let _ = writeln!(out, "  {} {}  {}", w.distribution, w.version, w.file);
         }
-    );
-    println!("tags:       {}", m.target.tags.join(" "));
-    println!("entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
-    println!("digest:     sha256:{}", m.digest);
-    println!("wheels ({}):", m.wheels.len());
-    for w in &m.wheels {
-        println!("  {} {}  {}", w.distribution, w.version, w.file);
     }
-    println!("bootstrap wheels ({}):", m.bootstrap_wheels.len());
-    for w in &m.bootstrap_wheels {
-        println!("  {} {}  {}", w.distribution, w.version, w.file);
-    }
+    emit(&escaped_lines(&out));
 }
 
 pub fn list(m: &Manifest) {
+    let mut out = String::new();
     for e in &m.entries {
-        println!(
-            "{:>10}  {:o}  {}  {}",
-            e.size,
-            e.mode,
-            &e.sha256[..16.min(e.sha256.len())],
-            e.path
-        );
+        let sha: String = e.sha256.chars().take(16).collect();
+        let _ = writeln!(out, "{:>10}  {:o}  {}  {}", e.size, e.mode, sha, e.path);
     }
+    emit(&escaped_lines(&out));
+}
+
+/// `text` with control characters escaped in each line (the line breaks are ours).
+pub fn escaped_lines(text: &str) -> String {
+    text.split('\n').map(escaped).collect::<Vec<_>>().join("\n")
+}
+
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
