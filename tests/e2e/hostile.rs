@@ -12,21 +12,21 @@ use zip::write::SimpleFileOptions;
 
 /// One payload entry as the generator writes it.
 #[derive(Clone)]
-struct Ent {
-    name: String,
-    data: Vec<u8>,
+pub(crate) struct Ent {
+    pub(crate) name: String,
+    pub(crate) data: Vec<u8>,
     mode: u32,
-    stored: bool,
+    pub(crate) stored: bool,
     /// Raw external attributes (file type bits and all), overriding `mode` in the zip only.
     attrs: Option<u32>,
     symlink: bool,
 }
 
 /// The stub and the entries of a real artifact, to rebuild variations of it.
-struct Base {
+pub(crate) struct Base {
     stub: Vec<u8>,
     manifest: Value,
-    entries: Vec<Ent>,
+    pub(crate) entries: Vec<Ent>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -34,7 +34,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 impl Base {
-    fn of(artifact: &Path) -> Base {
+    pub(crate) fn of(artifact: &Path) -> Base {
         let bytes = std::fs::read(artifact).unwrap();
         let mut zip = zip::ZipArchive::new(std::fs::File::open(artifact).unwrap()).unwrap();
         let stub_len = zip.by_index(0).unwrap().header_start() as usize;
@@ -77,7 +77,7 @@ impl Base {
     /// The artifact: manifest recomputed from the entries (then `tweak`ed), zip written after
     /// the stub, raw bytes `patch`ed, and the trailing digest made valid again, so the checks
     /// behind the digest are what refuses it.
-    fn build(&self, tweak: impl FnOnce(&mut Value), patch: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    pub(crate) fn build(&self, tweak: impl FnOnce(&mut Value), patch: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut m = self.manifest.clone();
         let list: Vec<Value> = self
             .entries
@@ -150,7 +150,7 @@ fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 }
 
 /// Runs the artifact `bytes` with `-d DEST ARGS`; asserts a clean refusal.
-fn refuses(dir: &Path, label: &str, bytes: &[u8], args: &[&str], code: i32, needle: &str) {
+pub(crate) fn refuses(dir: &Path, label: &str, bytes: &[u8], args: &[&str], code: i32, needle: &str) {
     use std::os::unix::fs::PermissionsExt;
     let exe = dir.join(format!("{label}.sfx"));
     std::fs::write(&exe, bytes).unwrap();

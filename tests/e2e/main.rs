@@ -15,6 +15,7 @@ mod format;
 mod hostile;
 mod parity;
 mod refusals;
+mod robust;
 
 /// A project tree, a wheelhouse and the artifact built from them.
 pub struct Fixture {
