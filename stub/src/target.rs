@@ -117,17 +117,15 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
     };
     let mut tried = Vec::new();
     for name in &candidates {
-        let path = match resolve(name) {
-            Ok(path) => path,
-            Err(why) => {
-                tried.push(format!("{name}: {why}"));
-                continue;
-            }
-        };
-        let python = match query(&path) {
+        // Each failure names what failed: the name, or the path it was found at.
+        let found = resolve(name)
+            .map_err(|why| (name.clone(), why.to_string()))
+            .and_then(|path| query(&path).map_err(|why| (path.display().to_string(), why)));
+        let python = match found {
             Ok(p) => p,
-            Err(why) => {
-                tried.push(format!("{}: {why}", path.display()));
+            Err((_, why)) if requested.is_some() => return Err(unusable(name, &why, manifest)),
+            Err((who, why)) => {
+                tried.push(format!("{who}: {why}"));
                 continue;
             }
         };
@@ -143,6 +141,17 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
         }
     }
     Err(no_fit(manifest, requested.is_some(), &tried))
+}
+
+/// `--python NAME` cannot be used at all (missing, not Python, not answering).
+fn unusable(name: &str, why: &str, manifest: &Manifest) -> Fail {
+    Fail::new(
+        Code::NoInterpreter,
+        format!(
+            "--python {name}: {why}; point it at a Python {} interpreter",
+            display_versions(manifest)
+        ),
+    )
 }
 
 /// The refusal when nothing fits: each interpreter tried (one line each), and what to do.

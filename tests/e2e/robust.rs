@@ -76,35 +76,76 @@ fn robust_lock_symlink_and_open_parent_are_refused() {
     assert!(dest.join("venv/bin/python").exists());
 }
 
-#[test]
-fn robust_an_interpreter_that_never_answers_is_killed_with_its_children() {
-    let fx = Fixture::new();
-    let dir = fx.dir.path();
-    let pidfile = dir.join("grandchild.pid");
-    let fake = dir.join("python3.hang");
+/// A script that starts a grandchild (its pid into `pidfile`) and then never answers.
+fn hanging_python(path: &Path, pidfile: &Path) {
     write_exe(
-        &fake,
+        path,
         &format!("#!/bin/sh\nsleep 1000 &\necho $! > '{}'\nwait\n", pidfile.display()),
     );
-    let dest = fx.dest("hang");
-    let start = Instant::now();
-    let child = fx
-        .install_command(&dest, &fake)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = finish_within(child, Duration::from_secs(90), "the stub with a hanging interpreter");
-    refused(&out, 4, "did not answer within 30 s");
-    assert!(start.elapsed() < Duration::from_secs(60));
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
+}
+
+/// The process `pidfile` names is gone (or a zombie waiting for init).
+fn dead(pidfile: &Path) {
+    let pid = std::fs::read_to_string(pidfile).unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
     let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
     assert!(
         matches!(state, None | Some("Z")),
         "the interpreter's child outlived it: {stat}"
     );
+}
+
+#[test]
+fn robust_an_interpreter_that_never_answers_is_killed_with_its_children() {
+    let fx = Fixture::new();
+    let dir = fx.dir.path();
+    // --python that hangs: refused after the time-out.
+    let fake = dir.join("python3.hang");
+    hanging_python(&fake, &dir.join("requested.pid"));
+    let dest = fx.dest("hang");
+    let start = Instant::now();
+    let requested = fx
+        .install_command(&dest, &fake)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // pythonX.Y on PATH that hangs: given up on, and python3 after it is used.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&ok(Command::new(&fx.artifact).args(["--inspect", "--json"])).stdout).unwrap();
+    let fakes = dir.join("fakebin");
+    std::fs::create_dir_all(&fakes).unwrap();
+    let versions = manifest["target"]["python_versions"].as_array().unwrap().clone();
+    for v in &versions {
+        hanging_python(
+            &fakes.join(format!("python{}", v.as_str().unwrap())),
+            &dir.join("onpath.pid"),
+        );
+    }
+    let path = format!("{}:{}", fakes.display(), std::env::var("PATH").unwrap());
+    let dest2 = fx.dest("next");
+    let next = Command::new(&fx.artifact)
+        .arg("-d")
+        .arg(&dest2)
+        .env("PATH", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let out = finish_within(requested, Duration::from_secs(90), "the stub with a hanging --python");
+    refused(&out, 4, "did not answer within 30 s");
+    assert!(start.elapsed() < Duration::from_secs(60));
+    dead(&dir.join("requested.pid"));
     nothing_left(&dest);
+    let out = finish_within(next, Duration::from_secs(120), "the stub with a hanging pythonX.Y");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dest2.join("venv/bin/python").exists());
+    if versions.is_empty() {
+        skip("the fixture targets no X.Y: no pythonX.Y candidate to hang");
+    } else {
+        dead(&dir.join("onpath.pid"));
+    }
 }
 
 #[test]
@@ -304,12 +345,12 @@ fn robust_interpreter_messages_say_what_is_wrong() {
     let run = |python: &str| fx.run(&["-d", dest.to_str().unwrap(), "--python", python]);
 
     let out = run("/nonexistent/bin/python3.11");
-    refused(&out, 4, "/nonexistent/bin/python3.11: does not exist");
+    refused(&out, 4, "--python /nonexistent/bin/python3.11: does not exist");
     let err = text(&out.stderr);
     assert!(!err.contains("PATH") && !err.contains("pass --python"), "{err}");
 
     let out = run("/bin/ls");
-    refused(&out, 4, "/bin/ls: not a Python interpreter");
+    refused(&out, 4, "--python /bin/ls: not a Python interpreter");
     assert!(!text(&out.stderr).contains("sysconfig"), "{}", text(&out.stderr));
 
     let shim = fx.dir.path().join("python3.shim");
