@@ -93,12 +93,17 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Outc
     }))
 }
 
-/// Reads a pipe to its end on a thread of its own (so neither pipe can fill and block).
-fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+/// The most of a child's output kept; the rest is read and dropped.
+const KEEP: u64 = 1 << 20;
+
+/// Reads a pipe to its end on a thread of its own, so it can never fill and stall the child,
+/// keeping the first [`KEEP`] bytes: a child that writes without end cannot fill our memory.
+pub fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
+            let _ = p.by_ref().take(KEEP).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut p, &mut std::io::sink());
         }
         buf
     })
