@@ -55,7 +55,7 @@ pub fn check_dest(dest: &Path, force: bool) -> Result<()> {
 /// A parent any user may write to (without the sticky bit) lets them swap the staging
 /// directory or the lock for a symlink between our checks and our writes; refused, as
 /// sshd's StrictModes refuses such a home directory.
-pub fn check_parent(parent: &Path) -> Result<()> {
+fn check_parent(parent: &Path) -> Result<()> {
     let meta = fs::metadata(parent).ctx(|| format!("cannot read {}", parent.display()))?;
     let mode = meta.mode();
     if mode & 0o002 != 0 && mode & 0o1000 == 0 {
