@@ -248,3 +248,26 @@ impl Drop for Stage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staging_directory_swapped_for_a_symlink_is_refused_at_commit() {
+        let root = std::env::temp_dir().join(format!("wheelsfx-stage-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("elsewhere")).unwrap();
+        let stage = Stage::prepare(&root.join("srv/rel"), false, false).unwrap();
+        assert!(stage.check_unchanged().is_ok());
+        fs::rename(&stage.dir, root.join("moved")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), &stage.dir).unwrap();
+        let fail = stage.check_unchanged().unwrap_err();
+        assert!(fail.msg.contains("was replaced"), "{}", fail.msg);
+        fs::remove_file(&stage.dir).unwrap();
+        fs::create_dir(&stage.dir).unwrap();
+        assert!(stage.check_unchanged().is_err(), "a new directory under the same name");
+        drop(stage);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
