@@ -12,7 +12,7 @@ use std::io::Write as _;
 pub fn inspect(m: &Manifest, json: bool) {
     if json {
         let text = serde_json::to_string_pretty(m).expect("a manifest serialises");
-        return emit(&(text + "\n"));
+        return emit(&(json_safe(&text) + "\n"));
     }
     let mut out = String::new();
     let total: u64 = m.entries.iter().map(|e| e.size).sum();
@@ -53,6 +53,21 @@ pub fn list(m: &Manifest) {
 /// `text` with control characters escaped in each line (the line breaks are ours).
 pub fn escaped_lines(text: &str) -> String {
     text.split('\n').map(escaped).collect::<Vec<_>>().join("\n")
+}
+
+/// JSON text with every control character left raw by serde_json (DEL, C1: it escapes only
+/// those below 0x20) written as a `\uXXXX` escape, which JSON allows in strings, the only
+/// place they can be. Line breaks of pretty-printed JSON are structure and stay.
+pub fn json_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn emit(text: &str) {

@@ -100,11 +100,12 @@ fn main() {
     let cli = Cli::parse();
     let json_out = cli.json;
     match dispatch(cli) {
-        Ok(Some(v)) if json_out => say_out(&v.to_string()),
+        Ok(Some(v)) if json_out => say_out(&inspect::json_safe(&v.to_string())),
         Ok(_) => {}
         Err(fail) => {
             if json_out {
-                say_out(&json!({"ok": false, "exit_code": fail.code as i32, "error": fail.msg}).to_string());
+                let v = json!({"ok": false, "exit_code": fail.code as i32, "error": fail.msg});
+                say_out(&inspect::json_safe(&v.to_string()));
             } else {
                 say_err(&format!("wheelsfx: error: {}", fail.msg));
             }

@@ -317,17 +317,25 @@ fn robust_sizes_running_past_the_end_are_corruption() {
 #[test]
 fn robust_control_characters_from_the_artifact_are_escaped() {
     let fx = Fixture::new();
-    fx.build(&["--build-id", "b\x1b[31mred\x07\rX"]);
-    for args in [&["--inspect"][..], &["--version"], &["--list"]] {
+    // ESC, BEL, CR and the 8-bit CSI (U+009B), which serde_json leaves raw.
+    fx.build(&["--build-id", "b\x1b[31mred\x07\rX\u{9b}2J"]);
+    let raw = |all: &[u8]| {
+        all.iter().any(|&b| b == 0x1b || b == 0x07 || b == b'\r') || all.windows(2).any(|w| w == [0xc2, 0x9b])
+    };
+    for args in [
+        &["--inspect"][..],
+        &["--inspect", "--json"],
+        &["--version"],
+        &["--list"],
+    ] {
         let out = ok(Command::new(&fx.artifact).args(args));
-        let all = [out.stdout, out.stderr].concat();
-        assert!(
-            !all.iter().any(|&b| b == 0x1b || b == 0x07 || b == b'\r'),
-            "{args:?} printed raw control characters: {:?}",
-            text(&all)
-        );
-        if args != ["--list"] {
-            assert!(text(&all).contains(r"b\u{1b}[31mred\u{7}\rX"), "{}", text(&all));
+        let all = [out.stdout.clone(), out.stderr].concat();
+        assert!(!raw(&all), "{args:?} printed raw control characters: {:?}", text(&all));
+        if args == ["--inspect", "--json"] {
+            let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(m["app"]["build_id"], "b\x1b[31mred\x07\rX\u{9b}2J");
+        } else if args != ["--list"] {
+            assert!(text(&all).contains(r"b\u{1b}[31mred\u{7}\rX\u{9b}2J"), "{}", text(&all));
         }
     }
 }
