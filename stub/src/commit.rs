@@ -2,7 +2,7 @@
 //! --force over an existing DEST, one atomic exchange).
 
 use crate::error::{Context, Result};
-use crate::stage::{sibling, Stage};
+use crate::stage::{sibling, write_new, Stage};
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -17,23 +17,30 @@ pub fn commit(stage: &mut Stage, manifest: &Manifest, receipt: &serde_json::Valu
     }
     fs::create_dir_all(&meta).ctx(|| format!("cannot create {}", meta.display()))?;
     let manifest_json = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
-    fs::write(stage.path(MANIFEST), manifest_json).ctx(|| "cannot write the manifest copy".into())?;
+    write_new(&stage.path(MANIFEST), &manifest_json, 0o644)?;
     let receipt_json = serde_json::to_vec_pretty(receipt).expect("a receipt serialises");
-    fs::write(meta.join("receipt.json"), receipt_json).ctx(|| "cannot write the install receipt".into())?;
+    write_new(&meta.join("receipt.json"), &receipt_json, 0o644)?;
+    stage.check_unchanged()?;
     if fs::symlink_metadata(&stage.dest).is_ok() {
         // --force: swap atomically, then delete the old release from where the stage was.
         exchange(&stage.dir, &stage.dest)
             .ctx(|| format!("cannot swap the new release into {}", stage.dest.display()))?;
         stage.committed = true;
-        let old = sibling(&stage.dest, "old");
-        fs::rename(&stage.dir, &old).ctx(|| "cannot move the replaced release aside".into())?;
-        fs::remove_dir_all(&old).ctx(|| format!("cannot remove the replaced release at {}", old.display()))?;
+        discard_replaced(&stage.dir, &sibling(&stage.dest, "old"));
     } else {
         fs::rename(&stage.dir, &stage.dest)
             .ctx(|| format!("cannot rename the staging directory to {}", stage.dest.display()))?;
         stage.committed = true;
     }
     Ok(())
+}
+
+/// The new release is in place: removing the old one is best effort, since failing now
+/// would misreport a complete install. Whatever is left, the next run removes.
+fn discard_replaced(old_at: &Path, old: &Path) {
+    if fs::rename(old_at, old).is_ok() {
+        let _ = fs::remove_dir_all(old);
+    }
 }
 
 /// renameat2(RENAME_EXCHANGE): both paths swap in one step, so DEST is always a whole

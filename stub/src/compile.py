@@ -10,6 +10,9 @@ import sys
 
 stage, dest = sys.argv[1], sys.argv[2]
 mode = py_compile._get_default_invalidation_mode()
+# Tell the stub this worker started (it gives up on one that never says so).
+sys.stdout.write("ready\n")
+sys.stdout.flush()
 for line in sys.stdin.buffer:
     path = os.fsdecode(line.rstrip(b"\n"))
     try:

@@ -6,13 +6,14 @@
 use crate::error::{Context, Fail, Result};
 use crate::install::native::Installed;
 use crate::run;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use wheelsfx_payload::record::csv_field;
 
 const WORKER: &str = include_str!("compile.py");
@@ -23,8 +24,33 @@ const WORKER: &str = include_str!("compile.py");
 pub struct Compiler {
     tx: Option<Sender<PathBuf>>,
     feeders: Vec<JoinHandle<std::io::Result<()>>>,
-    children: Vec<Child>,
+    workers: Vec<Worker>,
     python: PathBuf,
+}
+
+/// One compile worker, its stderr read from the start (so warnings can never fill the pipe
+/// and stall it) and kept for the message if it fails.
+struct Worker {
+    child: Child,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Worker {
+    fn new(mut child: Child) -> Worker {
+        let stderr = Some(run::drain(child.stderr.take()));
+        Worker { child, stderr }
+    }
+
+    /// Stops the worker (if it still runs) and returns what it wrote on stderr.
+    fn last_words(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        match String::from_utf8_lossy(&text).trim() {
+            "" => "no output".into(),
+            t => t.to_string(),
+        }
+    }
 }
 
 impl Compiler {
@@ -36,7 +62,7 @@ impl Compiler {
         let mut compiler = Compiler {
             tx: Some(tx),
             feeders: Vec::new(),
-            children: Vec::new(),
+            workers: Vec::new(),
             python: python.into(),
         };
         for _ in 0..workers {
@@ -45,15 +71,17 @@ impl Compiler {
                 .arg(stage)
                 .arg(dest)
                 .stdin(Stdio::piped())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .ctx(|| format!("cannot start {} to byte-compile", python.display()))?;
             let stdin = child.stdin.take().expect("piped");
-            compiler.children.push(child);
+            compiler.workers.push(Worker::new(child));
             let rx = rx.clone();
             compiler.feeders.push(std::thread::spawn(move || feed(&rx, stdin)));
         }
+        await_ready(&mut compiler.workers, WORKER_START_TIMEOUT)
+            .map_err(|why| Fail::install(format!("byte-compiling with {}: {why}", python.display())))?;
         Ok(compiler)
     }
 
@@ -64,23 +92,25 @@ impl Compiler {
 
     pub fn finish(mut self, site: &Path, cache_tag: &str, installed: &[Installed]) -> Result<()> {
         drop(self.tx.take());
+        let mut fed = Ok(());
         for feeder in self.feeders.drain(..) {
-            let fed = feeder
+            let result = feeder
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("feeder thread panicked")));
-            fed.ctx(|| "cannot feed the byte-compile workers".into())?;
+            fed = fed.and(result);
         }
-        for child in std::mem::take(&mut self.children) {
-            let out = child.wait_with_output().ctx(|| "byte-compiling failed".into())?;
-            if !out.status.success() {
-                let err = String::from_utf8_lossy(&out.stderr);
+        // A worker that died is reported with its own words, not as the feeder's broken pipe.
+        for w in &mut self.workers {
+            let status = w.child.wait().ctx(|| "byte-compiling failed".into())?;
+            if !status.success() {
                 return Err(Fail::install(format!(
                     "byte-compiling with {} failed: {}",
                     self.python.display(),
-                    err.trim()
+                    w.last_words()
                 )));
             }
         }
+        fed.ctx(|| "cannot feed the byte-compile workers".into())?;
         record_pycs(site, cache_tag, installed)
     }
 }
@@ -88,11 +118,39 @@ impl Compiler {
 /// A failed install must not leave workers writing into a staging directory being removed.
 impl Drop for Compiler {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
+        for w in &mut self.workers {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
         }
     }
+}
+
+/// How long a worker may take to start (import its modules) before the install gives up.
+const WORKER_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until every worker has said "ready": one that hangs at start (a blocking
+/// sitecustomize) fails the install instead of hanging it, and one that dies at start is
+/// reported with what it said.
+fn await_ready(workers: &mut [Worker], limit: Duration) -> std::result::Result<(), String> {
+    let (tx, rx) = mpsc::channel();
+    for (i, w) in workers.iter_mut().enumerate() {
+        let stdout = w.child.stdout.take().expect("piped");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send((i, line == "ready\n"));
+        });
+    }
+    let deadline = Instant::now() + limit;
+    for _ in 0..workers.len() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((_, true)) => {}
+            Ok((i, false)) => return Err(format!("a worker exited at start: {}", workers[i].last_words())),
+            Err(_) => return Err(format!("a worker did not start within {} s", limit.as_secs())),
+        }
+    }
+    Ok(())
 }
 
 /// Hands paths from the shared channel to one worker, a line each, until the channel closes.
@@ -136,4 +194,36 @@ fn record_pycs(site: &Path, cache_tag: &str, installed: &[Installed]) -> Result<
             .ctx(|| format!("cannot write {}", record.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn worker(script: &str) -> Worker {
+        Worker::new(
+            Command::new("sh")
+                .args(["-c", script])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_worker_that_never_says_ready_fails_instead_of_hanging() {
+        let mut children = vec![worker("echo ready"), worker("sleep 30")];
+        let why = await_ready(&mut children, Duration::from_millis(300)).unwrap_err();
+        assert!(why.contains("did not start within"), "{why}");
+        let _ = children[1].child.kill();
+    }
+
+    #[test]
+    fn a_worker_that_dies_at_start_is_reported_with_its_error() {
+        let mut children = vec![worker("echo boom >&2; exit 1")];
+        let why = await_ready(&mut children, Duration::from_secs(10)).unwrap_err();
+        assert!(why.contains("exited at start") && why.contains("boom"), "{why}");
+    }
 }

@@ -1,56 +1,59 @@
 //! Showing what an artifact holds: `--inspect [--json]`, `--list` and the `--verify` line, for
 //! the stub and the packer alike.
+//!
+//! Every string comes from the artifact, so control characters are escaped; and the text is
+//! written in one go with write errors ignored: a reader that closed the pipe (`| head`)
+//! has seen what it wanted, and must not turn into a panic.
 
 use crate::manifest::Manifest;
+use crate::names::escaped;
 use crate::signature::Verdict;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// The manifest and the signature; with `json`, the manifest object with a `signature` key.
 pub fn inspect(m: &Manifest, signature: Verdict, json: bool) {
     if json {
         let mut v = serde_json::to_value(m).expect("a manifest serialises");
         v["signature"] = signature.to_json();
-        println!("{}", serde_json::to_string_pretty(&v).expect("a value serialises"));
-        return;
+        let text = serde_json::to_string_pretty(&v).expect("a value serialises");
+        return emit(&(json_safe(&text) + "\n"));
     }
+    let mut out = String::new();
     let total: u64 = m.entries.iter().map(|e| e.size).sum();
-    println!(
+    let versions = if m.target.python_versions.is_empty() {
+        "any 3.x".into()
+    } else {
+        m.target.python_versions.join(", ")
+    };
+    let _ = writeln!(
+        out,
         "app:        {} (build {})",
         m.app.name,
         m.app.build_id.as_deref().unwrap_or("-")
     );
-    println!("created:    {} (unix time), by {}", m.created, m.packer);
-    println!(
-        "python:     {}",
-        if m.target.python_versions.is_empty() {
-            "any 3.x".into()
-        } else {
-            m.target.python_versions.join(", ")
+    let _ = writeln!(out, "created:    {} (unix time), by {}", m.created, m.packer);
+    let _ = writeln!(out, "python:     {versions}");
+    let _ = writeln!(out, "tags:       {}", m.target.tags.join(" "));
+    let _ = writeln!(out, "entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
+    let _ = writeln!(out, "digest:     sha256:{}", m.digest);
+    let _ = writeln!(out, "signature:  {}", signature.describe());
+    for (title, wheels) in [("wheels", &m.wheels), ("bootstrap wheels", &m.bootstrap_wheels)] {
+        let _ = writeln!(out, "{title} ({}):", wheels.len());
+        for w in wheels {
+            let _ = writeln!(out, "  {} {}  {}", w.distribution, w.version, w.file);
         }
-    );
-    println!("tags:       {}", m.target.tags.join(" "));
-    println!("entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
-    println!("digest:     sha256:{}", m.digest);
-    println!("signature:  {}", signature.describe());
-    println!("wheels ({}):", m.wheels.len());
-    for w in &m.wheels {
-        println!("  {} {}  {}", w.distribution, w.version, w.file);
     }
-    println!("bootstrap wheels ({}):", m.bootstrap_wheels.len());
-    for w in &m.bootstrap_wheels {
-        println!("  {} {}  {}", w.distribution, w.version, w.file);
-    }
+    emit(&escaped_lines(&out));
 }
 
 pub fn list(m: &Manifest) {
+    let mut out = String::new();
     for e in &m.entries {
-        println!(
-            "{:>10}  {:o}  {}  {}",
-            e.size,
-            e.mode,
-            &e.sha256[..16.min(e.sha256.len())],
-            e.path
-        );
+        let sha: String = e.sha256.chars().take(16).collect();
+        let _ = writeln!(out, "{:>10}  {:o}  {}  {}", e.size, e.mode, sha, e.path);
     }
+    emit(&escaped_lines(&out));
 }
 
 /// What `--verify` and `wheelsfx verify` print when every check passed.
@@ -60,4 +63,28 @@ pub fn verified(entries: usize, bytes: u64, m: &Manifest, signature: Verdict) ->
         m.digest,
         signature.describe()
     )
+}
+
+/// `text` with control characters escaped in each line (the line breaks are ours).
+pub fn escaped_lines(text: &str) -> String {
+    text.split('\n').map(escaped).collect::<Vec<_>>().join("\n")
+}
+
+/// JSON text with every control character left raw by serde_json (DEL, C1: it escapes only
+/// those below 0x20) written as a `\uXXXX` escape, which JSON allows in strings, the only
+/// place they can be. Line breaks of pretty-printed JSON are structure and stay.
+pub fn json_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

@@ -19,11 +19,14 @@ mod verify;
 mod wire;
 
 use clap::Parser;
-use error::{Context, Fail, Result};
+use error::{Fail, Result};
 use install::Installer;
 use serde_json::{json, Value};
 use stage::Stage;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wheelsfx_payload::inspect;
 use wheelsfx_payload::limits::Limits;
@@ -88,28 +91,49 @@ struct Cli {
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt, tampered or untrusted artifact, \
 4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run.";
 
+/// Set while a release is being built and not yet committed: only then may a panic say that
+/// nothing was installed.
+static BUILDING: AtomicBool = AtomicBool::new(false);
+
 fn main() {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("wheelsfx: internal error ({info}); nothing was installed at DEST. Please report this.");
+        let dest = if BUILDING.load(Ordering::SeqCst) {
+            "; nothing was installed at DEST"
+        } else {
+            ""
+        };
+        say_err(&format!("wheelsfx: internal error ({info}){dest}. Please report this."));
         std::process::exit(70);
     }));
     let cli = Cli::parse();
     let json_out = cli.json;
     match dispatch(cli) {
-        Ok(Some(v)) if json_out => println!("{v}"),
+        Ok(Some(v)) if json_out => say_out(&inspect::json_safe(&v.to_string())),
         Ok(_) => {}
         Err(fail) => {
             if json_out {
-                println!(
-                    "{}",
-                    json!({"ok": false, "exit_code": fail.code as i32, "error": fail.msg})
-                );
+                let v = json!({"ok": false, "exit_code": fail.code as i32, "error": fail.msg});
+                say_out(&inspect::json_safe(&v.to_string()));
             } else {
-                eprintln!("wheelsfx: error: {}", fail.msg);
+                say_err(&format!("wheelsfx: error: {}", fail.msg));
             }
             std::process::exit(fail.code as i32);
         }
     }
+}
+
+/// One line on stdout. A closed or failing stdout is ignored: the outcome (the exit code)
+/// must not change because a reader went away (`| head -1`).
+fn say_out(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// One line on stderr, control characters escaped (messages quote strings from the
+/// artifact); errors ignored, as for stdout.
+fn say_err(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", inspect::escaped_lines(line));
 }
 
 fn dispatch(cli: Cli) -> Result<Option<Value>> {
@@ -141,7 +165,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
         let v = json!({"ok": true, "entries": n, "bytes": bytes, "digest": payload.manifest.digest,
                        "signature": verdict.to_json()});
         if !cli.json {
-            println!("{}", inspect::verified(n, bytes, &payload.manifest, verdict));
+            say_out(&inspect::verified(n, bytes, &payload.manifest, verdict));
         }
         return Ok(Some(v));
     }
@@ -163,13 +187,13 @@ fn print_version() {
         .ok()
         .and_then(|p| verify::open(&p, &Limits::default(), &[]).ok())
     {
-        Some((p, _)) => println!(
+        Some((p, _)) => say_out(&inspect::escaped_lines(&format!(
             "{} {} (wheelsfx stub {stub}, packed by {})",
             p.manifest.app.name,
             p.manifest.app.build_id.as_deref().unwrap_or("unversioned"),
             p.manifest.packer
-        ),
-        None => println!("wheelsfx stub {stub}"),
+        ))),
+        None => say_out(&format!("wheelsfx stub {stub}")),
     }
 }
 
@@ -189,7 +213,7 @@ impl Say {
     }
     fn line(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("wheelsfx: {msg}");
+            say_err(&format!("wheelsfx: {msg}"));
         }
     }
 }
@@ -202,6 +226,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         timings: Vec::new(),
         last: now,
     };
+    stage::check_dest(&stage::absolute_dest(dest)?, cli.force)?;
+    let env_file = cli.env_file.as_deref().map(read_env_file).transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
     let artifact = locate::artifact_path()?;
     let (mut payload, verdict) = verify::open(&artifact, &cli.limits(), &trusted)?;
@@ -209,8 +235,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
     let planned = install::plan(&payload, &target.all_wheels(), &cli.limits(), hash_files)?;
-    let env_json = cli.env_file.as_deref().map(read_env_file).transpose()?;
     say.step("target");
+    BUILDING.store(true, Ordering::SeqCst);
     let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;
     let app = payload.manifest.app.name.clone();
     say.line(&format!(
@@ -251,8 +277,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     };
     say.step("install");
     wire::wire(&stage, &layout, &app)?;
-    if let Some(text) = env_json {
-        std::fs::write(stage.path("environment.json"), text).ctx(|| "cannot write environment.json".into())?;
+    if let Some((text, mode)) = env_file {
+        stage::write_new(&stage.path("environment.json"), &text, mode)?;
     }
     say.step("wire");
     // pip compiles as it installs; after the native installer, wait for the workers.
@@ -264,6 +290,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     progress.done();
     let receipt = receipt(cli, &stage, &payload.manifest, verdict, &target, &say);
     commit::commit(&mut stage, &payload.manifest, &receipt)?;
+    BUILDING.store(false, Ordering::SeqCst);
     say.line(&format!(
         "installed {app} into {} in {:.1} s",
         stage.dest.display(),
@@ -301,19 +328,37 @@ fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &targe
     })
 }
 
+/// The most `--env-file` may hold: an environment is a few KiB; more is a mistake.
+const ENV_FILE_MAX: u64 = 1 << 20;
+
 /// `--env-file` must be what loadenv accepts (a flat JSON object of strings), checked before
-/// anything is written.
-fn read_env_file(path: &Path) -> Result<Vec<u8>> {
-    let text =
-        std::fs::read(path).map_err(|e| Fail::usage(format!("cannot read --env-file {}: {e}", path.display())))?;
-    let value: Value = serde_json::from_slice(&text)
-        .map_err(|e| Fail::usage(format!("--env-file {} is not valid JSON: {e}", path.display())))?;
-    let ok = value.as_object().is_some_and(|o| o.values().all(Value::is_string));
-    if !ok {
-        return Err(Fail::usage(format!(
-            "--env-file {} must be a flat JSON object whose values are all strings",
-            path.display()
+/// anything is written. Only a regular file of at most 1 MiB is read (a FIFO would hang us,
+/// /dev/zero fill memory); opened non-blocking so a FIFO is refused, not waited on. Returns
+/// the text and the file's mode, which `environment.json` keeps (a 0600 secret stays 0600).
+fn read_env_file(path: &Path) -> Result<(Vec<u8>, u32)> {
+    let bad = |why: String| Fail::usage(format!("--env-file {}: {why}", path.display()));
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| bad(format!("cannot open it ({e})")))?;
+    let meta = file.metadata().map_err(|e| bad(format!("cannot read it ({e})")))?;
+    if !meta.is_file() {
+        return Err(bad("it is not a regular file; pass a JSON file".into()));
+    }
+    if meta.len() > ENV_FILE_MAX {
+        return Err(bad(format!(
+            "it is {} bytes, over the 1 MiB limit; pass the environment as a small JSON object",
+            meta.len()
         )));
     }
-    Ok(text)
+    let mut text = Vec::new();
+    file.take(ENV_FILE_MAX + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| bad(format!("cannot read it ({e})")))?;
+    let value: Value = serde_json::from_slice(&text).map_err(|e| bad(format!("it is not valid JSON ({e})")))?;
+    if !value.as_object().is_some_and(|o| o.values().all(Value::is_string)) {
+        return Err(bad("it must be a flat JSON object whose values are all strings".into()));
+    }
+    Ok((text, meta.permissions().mode() & 0o777))
 }

@@ -203,6 +203,24 @@ pub fn quoted(s: &str) -> String {
     format!("{:?}", s.chars().take(120).collect::<String>())
 }
 
+/// A string from an artifact shown as it is, except that control characters (escape
+/// sequences, carriage returns, newlines) are written as `\u{1b}`-style escapes, so nothing
+/// printed can drive the terminal. For text where a quoted form would be noise (listings).
+pub fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

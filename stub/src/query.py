@@ -23,13 +23,6 @@ def abi():
     return "cp%d%d%s%s" % (sys.version_info[0], sys.version_info[1],
                            "d" if cv("Py_DEBUG") else "", "t" if cv("Py_GIL_DISABLED") else "")
 
-def venv_scripts():
-    import importlib.util
-    spec = importlib.util.find_spec("venv")
-    if spec and spec.origin:
-        return os.path.join(os.path.dirname(spec.origin), "scripts")
-    return None
-
 import importlib.util
 base = getattr(sys, "_base_executable", None) or sys.executable
 print(json.dumps({
@@ -42,5 +35,4 @@ print(json.dumps({
     "is64": sys.maxsize > 2**32,
     "magic": importlib.util.MAGIC_NUMBER.hex(),
     "cache_tag": sys.implementation.cache_tag,
-    "venv_scripts": venv_scripts(),
 }))

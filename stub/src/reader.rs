@@ -65,6 +65,11 @@ impl Payload {
             .as_ref()
             .map(|p| p.stored.iter().map(|s| (s.1, s.2)).collect())
             .unwrap_or_default();
+        // A stored entry whose sizes run past the end is damage, judged after the digest.
+        let inside = ranges
+            .iter()
+            .all(|&(start, size)| start.checked_add(size).is_some_and(|end| end <= trailer.covered));
+        let ranges = if inside { ranges } else { Vec::new() };
         let (have, hashes) = rayon::join(
             || artifact_digest(&file, trailer.covered),
             || ranges_sha256(&file, &ranges),
@@ -76,6 +81,9 @@ impl Payload {
                 path,
                 "its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with",
             ));
+        }
+        if !inside {
+            return Err(corrupt(path, "a stored entry's sizes run past the end of the artifact"));
         }
         let Parsed {
             archive,

@@ -2,8 +2,10 @@
 //! PYTHON* settings (an index URL, a user site, PYTHONPATH) cannot change what gets installed.
 
 use crate::error::{Fail, Result};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn python(exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
@@ -49,4 +51,60 @@ pub fn die_with_parent(cmd: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// How `output_within` ended without an exit status of the child's own.
+pub enum Outcome {
+    Exited(Output),
+    TimedOut,
+}
+
+/// Runs `cmd` (stdout and stderr captured) for at most `limit`. The child leads its own
+/// process group, and on time-out the whole group is killed: a wrapper that never answers
+/// must not hang the stub, and what it started must not outlive it.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Outcome> {
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL);
+            let _ = child.wait();
+            return Ok(Outcome::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The child exited; what it started may still hold the pipes: kill the group before
+    // collecting, so a lingering grandchild cannot keep us waiting.
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL);
+    Ok(Outcome::Exited(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }))
+}
+
+/// The most of a child's output kept; the rest is read and dropped.
+const KEEP: u64 = 1 << 20;
+
+/// Reads a pipe to its end on a thread of its own, so it can never fill and stall the child,
+/// keeping the first [`KEEP`] bytes: a child that writes without end cannot fill our memory.
+pub fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.by_ref().take(KEEP).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut p, &mut std::io::sink());
+        }
+        buf
+    })
 }

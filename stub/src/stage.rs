@@ -7,6 +7,8 @@
 use crate::error::{Code, Context, Fail, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub struct Stage {
@@ -17,7 +19,138 @@ pub struct Stage {
     pub dir: PathBuf,
     /// Held until the process exits: a concurrent run on the same DEST fails or waits.
     _lock: Flock<File>,
+    /// (device, inode) of the staging directory as created, checked again at commit.
+    id: (u64, u64),
     pub committed: bool,
+}
+
+/// Checks that DEST can be deployed over, before any work: without --force it must not
+/// exist; with --force it must be a directory (or a symlink to one), since only a release
+/// directory can be swapped out whole.
+pub fn check_dest(dest: &Path, force: bool) -> Result<()> {
+    if fs::symlink_metadata(dest).is_err() {
+        return Ok(());
+    }
+    if !force {
+        return Err(Fail::new(
+            Code::DestExists,
+            format!(
+                "{} already exists; choose a new release directory, or pass --force to replace it",
+                dest.display()
+            ),
+        ));
+    }
+    if !fs::metadata(dest).is_ok_and(|m| m.is_dir()) {
+        return Err(Fail::new(
+            Code::DestExists,
+            format!(
+                "{} exists and is not a directory, so --force cannot replace it with a release; remove it or choose another DEST",
+                dest.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A parent any user may write to (without the sticky bit) lets them swap the staging
+/// directory or the lock for a symlink between our checks and our writes; refused, as
+/// sshd's StrictModes refuses such a home directory.
+fn check_parent(parent: &Path) -> Result<()> {
+    let meta = fs::metadata(parent).ctx(|| format!("cannot read {}", parent.display()))?;
+    let mode = meta.mode();
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(Fail::install(format!(
+            "{} is writable by every user (mode {:o}), so another user could redirect the install; run chmod o-w (or chmod +t) on it, or deploy elsewhere",
+            parent.display(),
+            mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Takes `.NAME.wheelsfx-lock`, opened without following a symlink (a planted one must not
+/// make root create a file elsewhere) and without blocking on a FIFO.
+fn lock(dest: &Path, wait: bool) -> Result<Flock<File>> {
+    let lock_path = sibling(dest, "lock");
+    let not_regular = || {
+        Fail::install(format!(
+            "the lock file {} is not a regular file (a symlink, FIFO or directory was put there); remove it and run again",
+            lock_path.display()
+        ))
+    };
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&lock_path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP | libc::ENXIO | libc::EISDIR) => not_regular(),
+            _ => Fail::install(format!(
+                "cannot create the lock file {} (is the parent writable?): {e}",
+                lock_path.display()
+            )),
+        })?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(not_regular());
+    }
+    let arg = if wait {
+        FlockArg::LockExclusive
+    } else {
+        FlockArg::LockExclusiveNonblock
+    };
+    Flock::lock(file, arg).map_err(|_| {
+        Fail::new(
+            Code::DestExists,
+            format!(
+                "another wheelsfx run is installing into {} (it holds {}); wait for it to finish, or pass --wait",
+                dest.display(),
+                lock_path.display()
+            ),
+        )
+    })
+}
+
+/// Removes what an interrupted run left at `path`, whatever it is (a directory, a file, a
+/// symlink: never followed), so a leftover can never make later runs fail.
+fn remove_stale(path: &Path) -> Result<()> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let removed = if meta.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
+    removed.ctx(|| format!("cannot remove {} left by an interrupted run", path.display()))
+}
+
+/// (device, inode) of `dir` if it is a real directory (not a symlink) owned by us.
+fn owned_dir(dir: &Path) -> Result<(u64, u64)> {
+    let meta = fs::symlink_metadata(dir).ctx(|| format!("cannot read the staging directory {}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(swapped(dir));
+    }
+    Ok((meta.dev(), meta.ino()))
+}
+
+fn swapped(dir: &Path) -> Fail {
+    Fail::install(format!(
+        "the staging directory {} was replaced by something else while installing; nothing was installed, check who else writes to its parent",
+        dir.display()
+    ))
+}
+
+/// Writes a new file in staging: created exclusively and never through a symlink.
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut f = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ctx(|| format!("cannot create {}", path.display()))?;
+    f.write_all(data).ctx(|| format!("cannot write {}", path.display()))
 }
 
 /// Where a hidden sibling of DEST named `.NAME.wheelsfx-SUFFIX` lives.
@@ -68,56 +201,32 @@ impl Stage {
         let dest = absolute_dest(dest)?;
         let parent = dest.parent().expect("absolute_dest keeps a parent");
         fs::create_dir_all(parent).ctx(|| format!("cannot create the parent directory {}", parent.display()))?;
-        let lock_path = sibling(&dest, "lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .ctx(|| {
-                format!(
-                    "cannot create the lock file {} (is the parent writable?)",
-                    lock_path.display()
-                )
-            })?;
-        let arg = if wait {
-            FlockArg::LockExclusive
-        } else {
-            FlockArg::LockExclusiveNonblock
-        };
-        let lock = Flock::lock(file, arg).map_err(|_| {
-            Fail::new(
-                Code::DestExists,
-                format!(
-                    "another wheelsfx run is installing into {} (it holds {}); wait for it to finish, or pass --wait",
-                    dest.display(),
-                    lock_path.display()
-                ),
-            )
-        })?;
-        if fs::symlink_metadata(&dest).is_ok() && !force {
-            return Err(Fail::new(
-                Code::DestExists,
-                format!(
-                    "{} already exists; choose a new release directory, or pass --force to replace it",
-                    dest.display()
-                ),
-            ));
-        }
+        check_parent(parent)?;
+        let lock = lock(&dest, wait)?;
+        check_dest(&dest, force)?;
         let dir = sibling(&dest, "stage");
         for stale in [&dir, &sibling(&dest, "old")] {
-            if fs::symlink_metadata(stale).is_ok() {
-                fs::remove_dir_all(stale)
-                    .ctx(|| format!("cannot remove {} left by an interrupted run", stale.display()))?;
-            }
+            remove_stale(stale)?;
         }
         fs::create_dir(&dir).ctx(|| format!("cannot create the staging directory {}", dir.display()))?;
+        let id = owned_dir(&dir)?;
         Ok(Stage {
             dest,
             dir,
+            id,
             _lock: lock,
             committed: false,
         })
+    }
+
+    /// At commit: the staging directory must still be the one `prepare` made, not something
+    /// swapped in under its name.
+    pub fn check_unchanged(&self) -> Result<()> {
+        if owned_dir(&self.dir)? == self.id {
+            Ok(())
+        } else {
+            Err(swapped(&self.dir))
+        }
     }
 
     /// A path inside the staging directory.
@@ -137,5 +246,28 @@ impl Drop for Stage {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staging_directory_swapped_for_a_symlink_is_refused_at_commit() {
+        let root = std::env::temp_dir().join(format!("wheelsfx-stage-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("elsewhere")).unwrap();
+        let stage = Stage::prepare(&root.join("srv/rel"), false, false).unwrap();
+        assert!(stage.check_unchanged().is_ok());
+        fs::rename(&stage.dir, root.join("moved")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), &stage.dir).unwrap();
+        let fail = stage.check_unchanged().unwrap_err();
+        assert!(fail.msg.contains("was replaced"), "{}", fail.msg);
+        fs::remove_file(&stage.dir).unwrap();
+        fs::create_dir(&stage.dir).unwrap();
+        assert!(stage.check_unchanged().is_err(), "a new directory under the same name");
+        drop(stage);
+        fs::remove_dir_all(&root).unwrap();
     }
 }

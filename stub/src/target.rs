@@ -4,10 +4,12 @@
 
 use crate::error::{Code, Fail, Result};
 use crate::locate::find_on_path;
+use crate::run;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 use wheelsfx_payload::manifest::{Manifest, Wheel};
 use wheelsfx_payload::pyversion;
 use wheelsfx_payload::tags::{Libc, SupportedTags, TagFacts};
@@ -30,7 +32,6 @@ pub struct Interpreter {
     pub is64: bool,
     pub magic: String,
     pub cache_tag: Option<String>,
-    pub venv_scripts: Option<PathBuf>,
 }
 
 impl Interpreter {
@@ -109,14 +110,15 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
     };
     let mut tried = Vec::new();
     for name in &candidates {
-        let Some(path) = resolve(name) else {
-            tried.push(format!("{name}: not found on PATH"));
-            continue;
-        };
-        let python = match query(&path) {
+        // Each failure names what failed: the name, or the path it was found at.
+        let found = resolve(name)
+            .map_err(|why| (name.clone(), why.to_string()))
+            .and_then(|path| query(&path).map_err(|why| (path.display().to_string(), why)));
+        let python = match found {
             Ok(p) => p,
-            Err(why) => {
-                tried.push(format!("{}: {why}", path.display()));
+            Err((_, why)) if requested.is_some() => return Err(unusable(name, &why, manifest)),
+            Err((who, why)) => {
+                tried.push(format!("{who}: {why}"));
                 continue;
             }
         };
@@ -128,26 +130,57 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
                     bootstrap,
                 })
             }
-            Err(misfits) => tried.push(format!(
-                "{}: no wheel fits for {}",
-                python.describe(),
-                misfits.join(", ")
-            )),
+            Err(misfits) => tried.push(format!("{}: {}", python.describe(), misfit_summary(manifest, &misfits))),
         }
     }
-    let how = if requested.is_some() {
-        "the requested interpreter does not fit"
-    } else {
-        "no interpreter on PATH fits"
-    };
-    Err(Fail::new(
+    Err(no_fit(manifest, requested.is_some(), &tried))
+}
+
+/// `--python NAME` cannot be used at all (missing, not Python, not answering).
+fn unusable(name: &str, why: &str, manifest: &Manifest) -> Fail {
+    Fail::new(
         Code::NoInterpreter,
         format!(
-            "{how} the artifact's wheels (built for Python {}); tried: {}. Install a matching Python or pass --python PATH",
-            display_versions(manifest),
-            tried.join("; ")
+            "--python {name}: {why}; point it at a Python {} interpreter",
+            display_versions(manifest)
         ),
-    ))
+    )
+}
+
+/// The refusal when nothing fits: each interpreter tried (one line each), and what to do.
+fn no_fit(manifest: &Manifest, requested: bool, tried: &[String]) -> Fail {
+    let versions = display_versions(manifest);
+    let (how, fix) = if requested {
+        ("the requested interpreter does not fit", "Use a Python")
+    } else {
+        (
+            "no interpreter on PATH fits",
+            "Install (or pass --python PATH to) a Python",
+        )
+    };
+    Fail::new(
+        Code::NoInterpreter,
+        format!(
+            "{how} the artifact's wheels (built for Python {versions}); tried:\n    {}\n\
+             {fix} {versions} the artifact was built for, or rebuild the artifact for this Python.",
+            tried.join("\n    "),
+        ),
+    )
+}
+
+/// How many wheels do not fit, and at most five of them with why.
+fn misfit_summary(manifest: &Manifest, misfits: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let total = manifest.wheels.len() + manifest.bootstrap_wheels.len();
+    let mut text = format!(
+        "{} of {total} wheels do not fit: {}",
+        misfits.len(),
+        misfits[..misfits.len().min(SHOWN)].join(", ")
+    );
+    if misfits.len() > SHOWN {
+        text.push_str(&format!(" and {} more", misfits.len() - SHOWN));
+    }
+    text
 }
 
 fn display_versions(m: &Manifest) -> String {
@@ -158,34 +191,57 @@ fn display_versions(m: &Manifest) -> String {
     }
 }
 
-fn resolve(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        Some(PathBuf::from(name)).filter(|p| p.is_file())
-    } else {
-        find_on_path(name.as_ref())
+/// A path is used as it is (and must exist); a bare name is looked up on PATH.
+fn resolve(name: &str) -> std::result::Result<PathBuf, &'static str> {
+    if !name.contains('/') {
+        return find_on_path(name.as_ref()).ok_or("not found on PATH");
+    }
+    let path = PathBuf::from(name);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err("not a file"),
+        Err(_) => Err("does not exist"),
     }
 }
 
+/// A candidate that does not answer the query in this time is given up on.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `query.py` under the interpreter: isolated (-I: no PYTHON* variables, no user site)
-/// and without `site`, so a broken sitecustomize cannot mislead us.
+/// and without `site`, so a broken sitecustomize cannot mislead us; killed (with whatever
+/// it started) if it does not answer within [`QUERY_TIMEOUT`].
 pub fn query(path: &Path) -> std::result::Result<Interpreter, String> {
     let mut cmd = Command::new(path);
     crate::run::die_with_parent(&mut cmd);
-    let out = cmd
-        .args(["-I", "-S", "-c", QUERY])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run it ({e})"))?;
+    cmd.args(["-I", "-S", "-c", QUERY]).stdin(Stdio::null());
+    let out = match run::output_within(&mut cmd, QUERY_TIMEOUT) {
+        Ok(run::Outcome::Exited(out)) => out,
+        Ok(run::Outcome::TimedOut) => return Err(format!("did not answer within {} s", QUERY_TIMEOUT.as_secs())),
+        Err(e) => return Err(format!("cannot run it ({e})")),
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Something that is not Python (/bin/ls) complains about the query script itself.
+    if err.contains(QUERY.lines().next().unwrap_or_default()) {
+        return Err("not a Python interpreter".into());
+    }
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().last().unwrap_or("no output").trim().to_string();
-        return Err(format!("not a usable Python 3 ({last})"));
+        return Err(format!("not a usable Python 3 ({})", whole_error(&err)));
     }
     let mut python: Interpreter =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("unexpected answer to the interpreter query ({e})"))?;
+        serde_json::from_slice(&out.stdout).map_err(|_| "not a Python interpreter (it did not answer the query)")?;
     python.invoked = path.to_path_buf();
     Ok(python)
+}
+
+/// All of what a failing candidate said (a pyenv shim explains itself over several lines),
+/// on one line, within reason.
+fn whole_error(err: &str) -> String {
+    let text = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(600) {
+        _ if text.is_empty() => "no output".into(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
 }
 
 /// For each distribution, the best-ranked wheel this interpreter accepts; or the names of

@@ -2,7 +2,7 @@
 //! DEST's final paths in pyvenv.cfg and the activate scripts.
 
 use crate::error::{Context, Result};
-use crate::stage::Stage;
+use crate::stage::{write_new, Stage};
 use crate::target::Interpreter;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -36,7 +36,7 @@ pub fn create(stage: &Stage, python: &Interpreter, prompt: &str) -> Result<VenvL
     }
     link_interpreters(&bin, python)?;
     write_pyvenv_cfg(&venv, python)?;
-    install_activate_scripts(stage, python, &bin, prompt)?;
+    install_activate_scripts(stage, &bin, prompt)?;
     Ok(layout)
 }
 
@@ -61,45 +61,49 @@ fn write_pyvenv_cfg(venv: &Path, python: &Interpreter) -> Result<()> {
         python.executable.display(),
         env!("CARGO_PKG_VERSION")
     );
-    fs::write(venv.join("pyvenv.cfg"), text).ctx(|| "cannot write venv/pyvenv.cfg".into())
+    write_new(&venv.join("pyvenv.cfg"), text.as_bytes(), 0o644)
 }
 
-/// The interpreter's own activate templates (from its `venv` package), filled in with DEST's
-/// final path. An interpreter without the `venv` package gets no activate scripts: nothing
-/// a deployment needs depends on them.
-fn install_activate_scripts(stage: &Stage, python: &Interpreter, bin: &Path, prompt: &str) -> Result<()> {
-    let Some(scripts) = &python.venv_scripts else {
-        return Ok(());
-    };
-    let env_dir = stage.final_path("venv");
-    // 3.12 moved the parentheses from the substituted prompt into the templates.
-    let prompt = if python.version[1] >= 12 {
-        prompt.to_string()
-    } else {
-        format!("({prompt}) ")
-    };
-    let exe = env_dir.join("bin/python");
-    let vars = [
-        ("__VENV_DIR__", env_dir.to_string_lossy().into_owned()),
-        ("__VENV_NAME__", "venv".to_string()),
-        ("__VENV_PROMPT__", prompt),
-        ("__VENV_BIN_NAME__", "bin".to_string()),
-        ("__VENV_PYTHON__", exe.to_string_lossy().into_owned()),
-    ];
-    for sub in ["common", "posix"] {
-        let Ok(dir) = fs::read_dir(scripts.join(sub)) else {
-            continue;
-        };
-        for entry in dir.flatten() {
-            let Ok(mut text) = fs::read_to_string(entry.path()) else {
-                continue;
-            };
-            for (k, v) in &vars {
-                text = text.replace(k, v);
-            }
-            let out = bin.join(entry.file_name());
-            fs::write(&out, text).ctx(|| format!("cannot write {}", out.display()))?;
+/// Our own activate templates (from CPython's venv), one per shell, so a DEST holding a
+/// space or a quote works whatever the interpreter: the templates of interpreters patched for
+/// CVE-2024-9287 expect quoted values, older ones pasted them raw.
+const ACTIVATE: [(&str, &str, Shell); 3] = [
+    ("activate", include_str!("activate/activate"), Shell::Posix),
+    ("activate.csh", include_str!("activate/activate.csh"), Shell::Csh),
+    ("activate.fish", include_str!("activate/activate.fish"), Shell::Fish),
+];
+
+#[derive(Clone, Copy)]
+enum Shell {
+    Posix,
+    Csh,
+    Fish,
+}
+
+impl Shell {
+    /// `s` as one single-quoted word of this shell, as uv quotes them.
+    fn quote(self, s: &str) -> String {
+        match self {
+            // sh and csh: close the quote, an escaped quote, reopen.
+            Shell::Posix | Shell::Csh => format!("'{}'", s.replace('\'', r"'\''")),
+            // fish single quotes take \\ and \' as escapes.
+            Shell::Fish => format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'")),
         }
+    }
+}
+
+/// Writes `activate`, `activate.csh` and `activate.fish` with DEST's final venv path and the
+/// app name as the prompt, each value quoted for its shell.
+fn install_activate_scripts(stage: &Stage, bin: &Path, prompt: &str) -> Result<()> {
+    let env_dir = stage.final_path("venv");
+    let env_dir = env_dir.to_string_lossy();
+    let prompt = format!("({prompt}) ");
+    for (name, template, shell) in ACTIVATE {
+        let text = template
+            .replace("__VENV_DIR__", &shell.quote(&env_dir))
+            .replace("__VENV_BIN_NAME__", &shell.quote("bin"))
+            .replace("__VENV_PROMPT__", &shell.quote(&prompt));
+        write_new(&bin.join(name), text.as_bytes(), 0o644)?;
     }
     Ok(())
 }

@@ -2,10 +2,11 @@
 //! pip) shebangs that point at DEST instead of the staging directory.
 
 use crate::error::{Context, Result};
-use crate::stage::{normalize_lexically, Stage};
+use crate::stage::{normalize_lexically, write_new, Stage};
 use crate::unpack::SUPPORT_DIR;
 use crate::venv::VenvLayout;
 use std::fs;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use wheelsfx_payload::record;
 
@@ -24,18 +25,25 @@ pub fn wire(stage: &Stage, layout: &VenvLayout, app: &str) -> Result<()> {
 
 /// `DEST/<app>` on sys.path, computed from sys.prefix at every start, so a release reached
 /// through a `current` symlink, or moved, still finds its own tree.
+/// The name is a Python string literal written by serde_json: its escaping is valid Python
+/// for ASCII (which app names are), unlike Rust's `{:?}` (`\u{..}`).
 fn write_app_pth(site: &Path, app: &str) -> Result<()> {
-    let text = format!("import os, sys; sys.path.append(os.path.join(os.path.dirname(sys.prefix), {app:?}))\n");
-    let path = site.join(format!("{app}.pth"));
-    fs::write(&path, text).ctx(|| format!("cannot write {}", path.display()))
+    let literal = serde_json::to_string(app).expect("a string serialises");
+    let text = format!("import os, sys; sys.path.append(os.path.join(os.path.dirname(sys.prefix), {literal}))\n");
+    write_new(&site.join(format!("{app}.pth")), text.as_bytes(), 0o644)
 }
 
-/// Rewrites `#!STAGE/venv/bin/python` to `#!DEST/venv/bin/python` in venv/bin (pip wrote the
-/// staging path), and fixes those files' hashes and sizes in every RECORD.
+/// How far into a launcher pip writes the interpreter's path: `#!PATH` on the first line,
+/// or, when PATH is long or has a space, `#!/bin/sh` and an `exec 'PATH'` line after it.
+const LAUNCHER_HEAD_LINES: usize = 3;
+
+/// Rewrites the staging path pip wrote into venv/bin launchers (`#!STAGE/venv/bin/python`,
+/// or the `/bin/sh` form's exec line) to DEST's, and fixes those files' hashes and sizes in
+/// every RECORD. Only the head is touched: a script's own body is left as it is.
 pub fn relocate_scripts(stage: &Stage, layout: &VenvLayout) -> Result<()> {
     let bin = stage.path(&layout.bin);
-    let from = format!("#!{}", stage.path("venv/bin/python").display());
-    let to = format!("#!{}", stage.final_path("venv/bin/python").display());
+    let from = stage.path("venv/bin/").into_os_string().into_vec();
+    let to = stage.final_path("venv/bin/").into_os_string().into_vec();
     let mut changed: Vec<PathBuf> = Vec::new();
     for entry in fs::read_dir(&bin)
         .ctx(|| format!("cannot read {}", bin.display()))?
@@ -46,9 +54,7 @@ pub fn relocate_scripts(stage: &Stage, layout: &VenvLayout) -> Result<()> {
             continue;
         }
         let Ok(data) = fs::read(&path) else { continue };
-        if data.starts_with(from.as_bytes()) {
-            let mut fixed = to.clone().into_bytes();
-            fixed.extend_from_slice(&data[from.len()..]);
+        if let Some(fixed) = relocate_head(&data, &from, &to) {
             fs::write(&path, fixed).ctx(|| format!("cannot rewrite {}", path.display()))?;
             changed.push(path);
         }
@@ -57,6 +63,33 @@ pub fn relocate_scripts(stage: &Stage, layout: &VenvLayout) -> Result<()> {
         fix_records(&stage.path(&layout.site_packages), &changed)?;
     }
     Ok(())
+}
+
+/// `data` with `from` replaced by `to` in its first lines, if it is a script naming `from`.
+fn relocate_head(data: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    if !data.starts_with(b"#!") {
+        return None;
+    }
+    let head_len = data
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(LAUNCHER_HEAD_LINES - 1)
+        .map_or(data.len(), |(i, _)| i + 1);
+    let (head, body) = data.split_at(head_len);
+    let mut out = Vec::with_capacity(data.len());
+    let mut rest = head;
+    while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
+    }
+    if rest.len() == head.len() {
+        return None;
+    }
+    out.extend_from_slice(rest);
+    out.extend_from_slice(body);
+    Some(out)
 }
 
 fn fix_records(site: &Path, changed: &[PathBuf]) -> Result<()> {

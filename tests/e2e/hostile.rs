@@ -12,29 +12,29 @@ use zip::write::SimpleFileOptions;
 
 /// One payload entry as the generator writes it.
 #[derive(Clone)]
-pub struct Ent {
-    pub name: String,
-    pub data: Vec<u8>,
+pub(crate) struct Ent {
+    pub(crate) name: String,
+    pub(crate) data: Vec<u8>,
     mode: u32,
-    pub stored: bool,
+    pub(crate) stored: bool,
     /// Raw external attributes (file type bits and all), overriding `mode` in the zip only.
     attrs: Option<u32>,
     symlink: bool,
 }
 
 /// The stub and the entries of a real artifact, to rebuild variations of it.
-pub struct Base {
+pub(crate) struct Base {
     stub: Vec<u8>,
-    pub manifest: Value,
-    pub entries: Vec<Ent>,
+    pub(crate) manifest: Value,
+    pub(crate) entries: Vec<Ent>,
 }
 
-pub fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Base {
-    pub fn of(artifact: &Path) -> Base {
+    pub(crate) fn of(artifact: &Path) -> Base {
         let bytes = std::fs::read(artifact).unwrap();
         let mut zip = zip::ZipArchive::new(std::fs::File::open(artifact).unwrap()).unwrap();
         let stub_len = zip.by_index(0).unwrap().header_start() as usize;
@@ -63,12 +63,12 @@ impl Base {
     }
 
     /// Replaces entry `name`'s bytes, stored as wheels are (manifest hashes follow in `build`).
-    pub fn replace(&mut self, name: &str, data: Vec<u8>) {
+    pub(crate) fn replace(&mut self, name: &str, data: Vec<u8>) {
         let e = self.entries.iter_mut().find(|e| e.name == name).expect("an entry of the base artifact");
         e.data = data;
     }
 
-    pub fn add(&mut self, name: &str, data: &[u8], mode: u32) -> &mut Ent {
+    pub(crate) fn add(&mut self, name: &str, data: &[u8], mode: u32) -> &mut Ent {
         self.entries.push(Ent {
             name: name.into(),
             data: data.to_vec(),
@@ -83,7 +83,7 @@ impl Base {
     /// The artifact: manifest recomputed from the entries (then `tweak`ed), zip written after
     /// the stub, raw bytes `patch`ed, and the trailing digest made valid again, so the checks
     /// behind the digest are what refuses it.
-    pub fn build(&self, tweak: impl FnOnce(&mut Value), patch: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    pub(crate) fn build(&self, tweak: impl FnOnce(&mut Value), patch: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut m = self.manifest.clone();
         for list in ["wheels", "bootstrap_wheels"] {
             for w in m[list].as_array_mut().unwrap() {
@@ -158,7 +158,7 @@ fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 }
 
 /// Runs the artifact `bytes` with `-d DEST ARGS`; asserts a clean refusal.
-pub fn refuses(dir: &Path, label: &str, bytes: &[u8], args: &[&str], code: i32, needle: &str) {
+pub(crate) fn refuses(dir: &Path, label: &str, bytes: &[u8], args: &[&str], code: i32, needle: &str) {
     use std::os::unix::fs::PermissionsExt;
     let exe = dir.join(format!("{label}.sfx"));
     std::fs::write(&exe, bytes).unwrap();

@@ -17,6 +17,7 @@ mod hostile;
 mod packing;
 mod parity;
 mod refusals;
+mod robust;
 mod signing;
 
 /// A project tree, a wheelhouse and the artifact built from them.

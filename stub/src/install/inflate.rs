@@ -67,7 +67,7 @@ impl Extractor {
         let mut done = 0;
         while done < e.size {
             let n = ((e.size - done) as usize).min(CHUNK);
-            file.read_exact_at(&mut self.input[..n], e.data_start + done)?;
+            read_at(file, &mut self.input[..n], e.data_start + done)?;
             emit(&self.input[..n])?;
             done += n as u64;
         }
@@ -85,7 +85,7 @@ impl Extractor {
         loop {
             if pos == len && read < e.compressed {
                 len = ((e.compressed - read) as usize).min(CHUNK);
-                file.read_exact_at(&mut self.input[..len], e.data_start + read)?;
+                read_at(file, &mut self.input[..len], e.data_start + read)?;
                 read += len as u64;
                 pos = 0;
             }
@@ -116,6 +116,15 @@ impl Extractor {
             }
         }
     }
+}
+
+/// pread of an entry's bytes: an entry whose sizes run past the end of the artifact is
+/// damage (`InvalidData`, so exit 3), not an I/O failure.
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
+    file.read_exact_at(buf, at).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => damaged("its data runs past the end of the artifact"),
+        _ => e,
+    })
 }
 
 fn damaged(why: &str) -> io::Error {
