@@ -17,14 +17,13 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use wheelsfx_payload::signature::{
-    prehash, prehash_reader, KeyId, PublicKey, Signature, KEY_ALGORITHM, SECRET_KEY_LEN,
+    self, prehash, prehash_reader, KeyId, PublicKey, Signature, KEY_ALGORITHM, SECRET_KEY_LEN,
 };
 
 const KDF_NONE: [u8; 2] = [0, 0];
 const KDF_SCRYPT: [u8; 2] = *b"Sc";
 const CHECKSUM_ALGORITHM: [u8; 2] = *b"B2";
 /// A secret key file is two short lines.
-const KEY_FILE_LIMIT: u64 = 4096;
 
 pub struct SecretKey {
     id: KeyId,
@@ -53,14 +52,8 @@ impl SecretKey {
 
     /// Reads a secret key file written by `wheelsfx keygen` or `minisign -G -W`.
     pub fn load(path: &Path) -> Result<SecretKey, String> {
+        let text = signature::read_key_file(path, "secret key")?;
         let name = path.display();
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the secret key {name}: {e}"))?;
-        if !meta.is_file() || meta.len() > KEY_FILE_LIMIT {
-            return Err(format!(
-                "the secret key {name} is not a regular file of at most {KEY_FILE_LIMIT} bytes"
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the secret key {name}: {e}"))?;
         Self::parse(&text).map_err(|m| format!("the secret key {name} {m}"))
     }
 

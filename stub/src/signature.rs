@@ -32,6 +32,19 @@ pub const SECRET_KEY_LEN: usize = 158;
 /// A public key file is two short lines; anything much longer is not one.
 const KEY_FILE_LIMIT: u64 = 4096;
 
+/// A key file's text (`what`: "public key", "secret key"): a regular file (a FIFO would
+/// hang) of at most a few KiB, as minisign writes them.
+pub fn read_key_file(path: &Path, what: &str) -> Result<String, String> {
+    let name = quoted(&path.to_string_lossy());
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the {what} {name}: {e}"))?;
+    if !meta.is_file() || meta.len() > KEY_FILE_LIMIT {
+        return Err(format!(
+            "the {what} {name} is not a regular file of at most {KEY_FILE_LIMIT} bytes"
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} {name}: {e}"))
+}
+
 /// minisign's key id: 8 random bytes, shown as a little-endian u64 in hex, as minisign does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct KeyId(pub [u8; 8]);
@@ -98,14 +111,8 @@ impl PublicKey {
 
     /// Reads a `.pub` file: a regular file (a FIFO would hang), small, in minisign's format.
     pub fn read_file(path: &Path) -> Result<PublicKey, String> {
+        let text = read_key_file(path, "public key")?;
         let name = quoted(&path.to_string_lossy());
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the public key {name}: {e}"))?;
-        if !meta.is_file() || meta.len() > KEY_FILE_LIMIT {
-            return Err(format!(
-                "the public key {name} is not a regular file of at most {KEY_FILE_LIMIT} bytes"
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the public key {name}: {e}"))?;
         Self::from_file_text(&text).map_err(|m| format!("the public key {name} {m}"))
     }
 

@@ -217,7 +217,10 @@ pub fn check<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits:
             hasher.update(&buf[..n]);
         }
         if b64_urlsafe_nopad(&hasher.finalize()) != *digest || seen != *size {
-            return Err(format!("has {} whose content does not match its RECORD", quoted(&f.name)));
+            return Err(format!(
+                "has {} whose content does not match its RECORD",
+                quoted(&f.name)
+            ));
         }
     }
     Ok(plan)
@@ -255,7 +258,9 @@ fn raw_entry<R: Read + Seek>(
             ))
         }
     };
-    let data_start = entry.data_start().ok_or_else(|| format!("has no data for {}", quoted(&name)))?;
+    let data_start = entry
+        .data_start()
+        .ok_or_else(|| format!("has no data for {}", quoted(&name)))?;
     let raw = Raw {
         data_start,
         compressed: entry.compressed_size(),
@@ -448,7 +453,10 @@ mod tests {
             "a;b$(x) = a:b",
             "x = a:b [unclosed",
         ] {
-            assert!(parse_entry_points(&format!("[console_scripts]\n{bad}\n")).is_err(), "{bad}");
+            assert!(
+                parse_entry_points(&format!("[console_scripts]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -59,22 +59,82 @@ fn bad_wheels() -> Vec<(&'static str, Bad, &'static str)> {
     let spec = |files: &[(&str, &str)], eps| Bad::Spec(greet_with(files, eps));
     let edit = |f: Edit| Bad::Rewrite(f);
     vec![
-        ("script-python", spec(&[], Some("[console_scripts]\npython = greet:main\n")), owned),
-        ("script-python3.11", spec(&[], Some("[console_scripts]\npython3.11 = greet:main\n")), owned),
-        ("script-activate", spec(&[], Some("[gui_scripts]\nactivate = greet:main\n")), owned),
-        ("data-scripts-python3", spec(&[("greet-1.0.data/scripts/python3", "#!python\n")], None), owned),
-        ("data-data-bin-python", spec(&[("greet-1.0.data/data/bin/python", "x")], None), owned),
-        ("data-pyvenv-cfg", spec(&[("greet-1.0.data/data/pyvenv.cfg", "home = /tmp\n")], None), owned),
-        ("data-lib64", spec(&[("greet-1.0.data/data/lib64/x.py", "x")], None), owned),
+        (
+            "script-python",
+            spec(&[], Some("[console_scripts]\npython = greet:main\n")),
+            owned,
+        ),
+        (
+            "script-python3.11",
+            spec(&[], Some("[console_scripts]\npython3.11 = greet:main\n")),
+            owned,
+        ),
+        (
+            "script-activate",
+            spec(&[], Some("[gui_scripts]\nactivate = greet:main\n")),
+            owned,
+        ),
+        (
+            "data-scripts-python3",
+            spec(&[("greet-1.0.data/scripts/python3", "#!python\n")], None),
+            owned,
+        ),
+        (
+            "data-data-bin-python",
+            spec(&[("greet-1.0.data/data/bin/python", "x")], None),
+            owned,
+        ),
+        (
+            "data-pyvenv-cfg",
+            spec(&[("greet-1.0.data/data/pyvenv.cfg", "home = /tmp\n")], None),
+            owned,
+        ),
+        (
+            "data-lib64",
+            spec(&[("greet-1.0.data/data/lib64/x.py", "x")], None),
+            owned,
+        ),
         ("app-pth", spec(&[("mysite.pth", "import os\n")], None), owned),
-        ("loadenv-pth", spec(&[("greet-1.0.data/purelib/loadenv-init.pth", "import os\n")], None), owned),
-        ("ep-code", spec(&[], Some("[console_scripts]\nx = os;import y:f\n")), "entry point"),
-        ("ep-space", spec(&[], Some("[console_scripts]\nx = greet:main; evil()\n")), "entry point"),
-        ("ep-name-dash", spec(&[], Some("[console_scripts]\n-rf = greet:main\n")), "entry point name"),
-        ("ep-name-shell", spec(&[], Some("[console_scripts]\na;b$(x) = greet:main\n")), "entry point name"),
-        ("ep-name-tab", spec(&[], Some("[console_scripts]\na\tb = greet:main\n")), "entry point name"),
-        ("record-dotdot", spec(&[("../evil.py", "x")], None), "'..' path component"),
-        ("data-unknown-scheme", spec(&[("greet-1.0.data/etc/passwd", "x")], None), "unknown .data scheme"),
+        (
+            "loadenv-pth",
+            spec(&[("greet-1.0.data/purelib/loadenv-init.pth", "import os\n")], None),
+            owned,
+        ),
+        (
+            "ep-code",
+            spec(&[], Some("[console_scripts]\nx = os;import y:f\n")),
+            "entry point",
+        ),
+        (
+            "ep-space",
+            spec(&[], Some("[console_scripts]\nx = greet:main; evil()\n")),
+            "entry point",
+        ),
+        (
+            "ep-name-dash",
+            spec(&[], Some("[console_scripts]\n-rf = greet:main\n")),
+            "entry point name",
+        ),
+        (
+            "ep-name-shell",
+            spec(&[], Some("[console_scripts]\na;b$(x) = greet:main\n")),
+            "entry point name",
+        ),
+        (
+            "ep-name-tab",
+            spec(&[], Some("[console_scripts]\na\tb = greet:main\n")),
+            "entry point name",
+        ),
+        (
+            "record-dotdot",
+            spec(&[("../evil.py", "x")], None),
+            "'..' path component",
+        ),
+        (
+            "data-unknown-scheme",
+            spec(&[("greet-1.0.data/etc/passwd", "x")], None),
+            "unknown .data scheme",
+        ),
         (
             "unlisted",
             edit(Box::new(|f| f.push(("greet/extra.py".into(), b"x".to_vec())))),
@@ -139,8 +199,18 @@ fn hostile_wheels_are_refused_by_the_packer_the_stub_and_verify() {
         base.replace(&format!("wheels/{GREET}"), std::fs::read(&wheel).unwrap());
         let bytes = base.build(|_| {}, |_| {});
         refuses(&dir, label, &bytes, &[], 3, needle);
-        refuses(&dir, &format!("{label}-pip"), &bytes, &["--installer", "pip"], 3, needle);
-        let verify = Command::new(dir.join(format!("{label}.sfx"))).arg("--verify").output().unwrap();
+        refuses(
+            &dir,
+            &format!("{label}-pip"),
+            &bytes,
+            &["--installer", "pip"],
+            3,
+            needle,
+        );
+        let verify = Command::new(dir.join(format!("{label}.sfx")))
+            .arg("--verify")
+            .output()
+            .unwrap();
         refused(&verify, 3, needle);
     }
     assert_eq!(sha256_file(&python), python_before, "the real interpreter changed");
@@ -164,10 +234,30 @@ fn manifest_strings_and_entries_outside_the_layout_are_refused() {
         }
     };
     let cases: Vec<(&str, Vec<u8>, &[&str], &str)> = vec![
-        ("app-abs", base.build(set(&["app", "name"], "/tmp/evil"), |_| {}), &[], "app name"),
-        ("app-dotdot", base.build(set(&["app", "name"], "../evil"), |_| {}), &[], "app name"),
-        ("app-shell", base.build(set(&["app", "name"], "x$(touch f)"), |_| {}), &[], "app name"),
-        ("app-reserved", base.build(set(&["app", "name"], "venv"), |_| {}), &[], "reserved"),
+        (
+            "app-abs",
+            base.build(set(&["app", "name"], "/tmp/evil"), |_| {}),
+            &[],
+            "app name",
+        ),
+        (
+            "app-dotdot",
+            base.build(set(&["app", "name"], "../evil"), |_| {}),
+            &[],
+            "app name",
+        ),
+        (
+            "app-shell",
+            base.build(set(&["app", "name"], "x$(touch f)"), |_| {}),
+            &[],
+            "app name",
+        ),
+        (
+            "app-reserved",
+            base.build(set(&["app", "name"], "venv"), |_| {}),
+            &[],
+            "reserved",
+        ),
         (
             "dist-option",
             base.build(set(&["wheels", "0", "distribution"], "--target=/tmp/x"), |_| {}),
@@ -180,7 +270,12 @@ fn manifest_strings_and_entries_outside_the_layout_are_refused() {
             &["--installer", "pip"],
             "PEP 440",
         ),
-        ("sha-not-hex", base.build(set(&["wheels", "0", "sha256"], "zz"), |_| {}), &[], "hex"),
+        (
+            "sha-not-hex",
+            base.build(set(&["wheels", "0", "sha256"], "zz"), |_| {}),
+            &[],
+            "hex",
+        ),
     ];
     for (label, bytes, args, needle) in cases {
         refuses(d, label, &bytes, args, 3, needle);
@@ -222,7 +317,14 @@ fn one_distribution_in_wheels_and_bootstrap_is_refused() {
         },
         |_| {},
     );
-    refuses(fx.dir.path(), "two-homes", &forged, &[], 3, "one wheel per distribution");
+    refuses(
+        fx.dir.path(),
+        "two-homes",
+        &forged,
+        &[],
+        3,
+        "one wheel per distribution",
+    );
 }
 
 /// Two wheels ship the same path: the later one in install order writes it, whichever

@@ -64,7 +64,11 @@ impl Base {
 
     /// Replaces entry `name`'s bytes, stored as wheels are (manifest hashes follow in `build`).
     pub(crate) fn replace(&mut self, name: &str, data: Vec<u8>) {
-        let e = self.entries.iter_mut().find(|e| e.name == name).expect("an entry of the base artifact");
+        let e = self
+            .entries
+            .iter_mut()
+            .find(|e| e.name == name)
+            .expect("an entry of the base artifact");
         e.data = data;
     }
 
@@ -87,7 +91,11 @@ impl Base {
         let mut m = self.manifest.clone();
         for list in ["wheels", "bootstrap_wheels"] {
             for w in m[list].as_array_mut().unwrap() {
-                let e = self.entries.iter().find(|e| e.name == w["file"].as_str().unwrap()).unwrap();
+                let e = self
+                    .entries
+                    .iter()
+                    .find(|e| e.name == w["file"].as_str().unwrap())
+                    .unwrap();
                 w["sha256"] = Value::String(hex(&Sha256::digest(&e.data)));
                 w["size"] = e.data.len().into();
             }
@@ -182,18 +190,7 @@ pub(crate) fn refuses(dir: &Path, label: &str, bytes: &[u8], args: &[&str], code
         !err.contains("panicked") && !err.contains("backtrace"),
         "{label}: {err}"
     );
-    assert!(!dest.exists(), "{label}: DEST exists");
-    let left: Vec<String> = std::fs::read_dir(&parent)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(
-        left.iter().all(|n| n.ends_with(".wheelsfx-lock")),
-        "{label}: left behind {left:?}"
-    );
+    nothing_left(&dest);
 }
 
 #[test]

@@ -249,3 +249,20 @@ pub fn refused(out: &Output, code: i32, needle: &str) {
         "a panic:\n{err}"
     );
 }
+
+/// Nothing at DEST, and nothing of ours beside it but the lock (no staging, no leftovers).
+pub fn nothing_left(dest: &Path) {
+    assert!(!dest.exists(), "{} exists", dest.display());
+    let left: Vec<String> = std::fs::read_dir(dest.parent().unwrap())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|n| n.ends_with(".wheelsfx-lock") || !n.contains(".wheelsfx-")),
+        "left behind: {left:?}"
+    );
+}

@@ -15,10 +15,14 @@ set _OLD_VIRTUAL_PATH="$PATH"
 setenv PATH "$VIRTUAL_ENV/"__VENV_BIN_NAME__":$PATH"
 
 
-set _OLD_VIRTUAL_PROMPT="$prompt"
-
+# A non-interactive csh (csh -c, scripts) has no $prompt: only an interactive one gets the prefix.
+if ($?prompt) then
+    set _OLD_VIRTUAL_PROMPT="$prompt"
+    if (! "$?VIRTUAL_ENV_DISABLE_PROMPT") then
+        set prompt = __VENV_PROMPT__"$prompt"
+    endif
+endif
 if (! "$?VIRTUAL_ENV_DISABLE_PROMPT") then
-    set prompt = __VENV_PROMPT__"$prompt"
     setenv VIRTUAL_ENV_PROMPT __VENV_PROMPT__
 endif
 

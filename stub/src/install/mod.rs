@@ -83,7 +83,10 @@ pub fn losing_targets(planned: &[Planned]) -> BTreeSet<(usize, String)> {
 
 /// The paths two or more of the planned wheels ship ([`collisions`]).
 pub fn collisions_of(planned: &[Planned]) -> Vec<wheel::Collision> {
-    let plans: Vec<(&str, &WheelPlan)> = planned.iter().map(|p| (p.wheel.distribution.as_str(), &p.plan)).collect();
+    let plans: Vec<(&str, &WheelPlan)> = planned
+        .iter()
+        .map(|p| (p.wheel.distribution.as_str(), &p.plan))
+        .collect();
     collisions(&plans)
 }
 

@@ -158,7 +158,12 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
         .plan
         .entry_points
         .iter()
-        .map(|e| (e.clone(), !lost(target_key(Scheme::Scripts, &e.name, &p.wheel.distribution))))
+        .map(|e| {
+            (
+                e.clone(),
+                !lost(target_key(Scheme::Scripts, &e.name, &p.wheel.distribution)),
+            )
+        })
         .collect();
     if normalize(&p.wheel.distribution) == "pip" {
         scripts::add_versioned_pip(&mut entry_points, &ctx.xy);
@@ -248,7 +253,10 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
     });
     if let Err(e) = result {
         return Err(if e.kind() == std::io::ErrorKind::InvalidData {
-            corrupt(&plan.file, &format!("has a damaged entry {}: {e}", quoted(&t.record_path)))
+            corrupt(
+                &plan.file,
+                &format!("has a damaged entry {}: {e}", quoted(&t.record_path)),
+            )
         } else {
             Fail::install(format!("cannot write {}: {e}", quoted(&t.record_path)))
         });
@@ -283,9 +291,7 @@ fn create(path: &Path, mode: u32) -> Result<File> {
             .open(path)
     };
     let file = match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(path).and_then(|_| open())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_file(path).and_then(|_| open()),
         other => other,
     };
     file.ctx(|| format!("cannot create {}", path.display()))

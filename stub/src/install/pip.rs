@@ -2,12 +2,12 @@
 //! venv; then the venv's pip installs every wheel offline, in one call, or in a few when two
 //! wheels ship the same path (the one the native installer lets write it goes last).
 
+use super::{collisions_of, Planned};
 use crate::error::{Fail, Result};
 use crate::run;
 use crate::stage::Stage;
 use crate::unpack::WHEEL_DIR;
 use std::path::Path;
-use super::{collisions_of, Planned};
 use wheelsfx_payload::layout::BOOTSTRAP_DIR;
 use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::wheelname::normalize;
@@ -78,7 +78,8 @@ fn pip_args(cmd: &mut std::process::Command, links: &Path, wheels: &[Wheel], com
         cmd.arg("--no-compile");
     }
     // Names and versions were validated (PEP 508, PEP 440), and `--` ends pip's options anyway.
-    cmd.arg("--").args(wheels.iter().map(|w| format!("{}=={}", w.distribution, w.version)));
+    cmd.arg("--")
+        .args(wheels.iter().map(|w| format!("{}=={}", w.distribution, w.version)));
 }
 
 fn file_name(entry: &str) -> &str {
