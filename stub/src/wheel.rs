@@ -180,6 +180,7 @@ pub fn plan<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits: 
             raw,
         });
     }
+    check_one_copy(&files, want.distribution)?;
     if let Some(missing) = record.keys().find(|p| **p != record_name && !p.ends_with('/')) {
         return Err(format!("lists {} in its RECORD, but has no such file", quoted(missing)));
     }
@@ -192,6 +193,22 @@ pub fn plan<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits: 
         files,
         entry_points,
     })
+}
+
+/// Two files of one wheel that land on one path (`a.py` and `NAME.data/purelib/a.py`) would
+/// be written at once by the parallel installer: refused.
+fn check_one_copy(files: &[PlannedFile], dist: &str) -> Result<(), String> {
+    let mut seen = std::collections::BTreeMap::new();
+    for f in files {
+        if let Some(first) = seen.insert(target_key(f.scheme, &f.rel, dist), &f.name) {
+            return Err(format!(
+                "ships {} and {}, which install to the same path",
+                quoted(first),
+                quoted(&f.name)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Plans the wheel and checks every file's bytes against its RECORD (what `--verify` and the

@@ -131,6 +131,17 @@ fn bad_wheels() -> Vec<(&'static str, Bad, &'static str)> {
             "'..' path component",
         ),
         (
+            "same-path-twice",
+            spec(
+                &[
+                    ("greet/x.py", "A = 1\n"),
+                    ("greet-1.0.data/purelib/greet/x.py", "A = 2\n"),
+                ],
+                None,
+            ),
+            "install to the same path",
+        ),
+        (
             "data-unknown-scheme",
             spec(&[("greet-1.0.data/etc/passwd", "x")], None),
             "unknown .data scheme",

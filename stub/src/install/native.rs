@@ -9,7 +9,7 @@
 //! 4. finish each wheel: launchers, INSTALLER, REQUESTED, RECORD.
 
 use super::inflate::{Extractor, RawEntry};
-use super::{scripts, Planned};
+use super::{corrupt_wheel, scripts, Planned};
 use crate::error::{Code, Context, Fail, Result};
 use crate::progress::Progress;
 use crate::stage::Stage;
@@ -147,10 +147,6 @@ pub fn install(
         .collect()
 }
 
-fn corrupt(wheel: &str, what: &str) -> Fail {
-    super::corrupt_wheel(wheel, what)
-}
-
 /// Step 1 for one wheel: its validated plan mapped onto the venv.
 fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx) -> (WheelJob, Vec<Task>) {
     let lost = |key: String| losers.contains(&(i, key));
@@ -253,7 +249,7 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
     });
     if let Err(e) = result {
         return Err(if e.kind() == std::io::ErrorKind::InvalidData {
-            corrupt(
+            corrupt_wheel(
                 &plan.file,
                 &format!("has a damaged entry {}: {e}", quoted(&t.record_path)),
             )
@@ -264,7 +260,7 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
     let digest = b64_urlsafe_nopad(&hasher.finalize());
     if let Some((want, size)) = &t.expect {
         if *want != digest || *size != t.raw.size {
-            return Err(corrupt(
+            return Err(corrupt_wheel(
                 &plan.file,
                 &format!("has {} whose content does not match its RECORD", quoted(&t.record_path)),
             ));
