@@ -21,14 +21,7 @@ pub const RESERVED_APP_NAMES: &[&str] = &[
 /// The app name becomes `DEST/<name>`, `<name>.pth` and the venv prompt: one path component
 /// of ASCII letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, not reserved.
 pub fn check_app_name(name: &str) -> Result<(), String> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    let first_ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    if name.is_empty() || name.len() > 100 || !ok_chars || !first_ok {
+    if !is_file_name(name, "_.-", 100) {
         return Err(format!(
             "the app name {} must be one directory name of letters, digits, '_', '.' and '-' \
              (not starting with '.' or '-', at most 100 characters)",
@@ -41,6 +34,16 @@ pub fn check_app_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// One safe file name: ASCII letters, digits and the `extra` characters, starting with a letter,
+/// digit or `_` (so never `.`, `..`, a hidden name or an option), at most `max` bytes.
+fn is_file_name(name: &str, extra: &str, max: usize) -> bool {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    first_ok && name.len() <= max && name.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
 /// PEP 508 names: ASCII letters and digits, with `.`, `_`, `-` inside.
@@ -162,14 +165,7 @@ impl<'a> Pep440<'a> {
 /// A console/gui script name becomes a file in `venv/bin`: letters, digits and `.`, `_`, `-`,
 /// `+`, not starting with `.` or `-` (pip and uv refuse the rest too).
 pub fn check_script_name(name: &str) -> Result<(), String> {
-    let chars_ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
-    let first_ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    if name.is_empty() || name.len() > 200 || !chars_ok || !first_ok {
+    if !is_file_name(name, "_.-+", 200) {
         return Err(format!(
             "the entry point name {} is not a safe script name",
             quoted(name)
