@@ -76,8 +76,8 @@ pub fn check_entry_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.starts_with('/') {
         return Err("is an absolute or empty path".into());
     }
-    if name.contains('\\') || name.contains('\0') {
-        return Err("contains a backslash or NUL byte".into());
+    if name.contains('\\') || name.chars().any(char::is_control) {
+        return Err("contains a backslash or a control character".into());
     }
     for part in name.trim_end_matches('/').split('/') {
         if part.is_empty() || part == "." || part == ".." {

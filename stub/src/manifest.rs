@@ -87,6 +87,7 @@ impl Manifest {
             return Err("the digest over all entries does not match the entry list".into());
         }
         check_app_name(&self.app.name)?;
+        self.check_target()?;
         for e in &self.entries {
             check_sha256(&e.sha256).map_err(|m| format!("entry {}: {m}", quoted(&e.path)))?;
             check_entry_name(&e.path).map_err(|why| format!("entry {} {why}", quoted(&e.path)))?;
@@ -107,6 +108,21 @@ impl Manifest {
             }
         }
         self.check_one_home()
+    }
+
+    /// Target versions become candidate names (`pythonX.Y`) the stub runs: `3.N` only, a few.
+    fn check_target(&self) -> Result<(), String> {
+        let versions = &self.target.python_versions;
+        let plain = |v: &String| {
+            v.split_once('.').is_some_and(|(a, b)| {
+                a == "3" && !b.is_empty() && b.len() <= 3 && b.bytes().all(|c| c.is_ascii_digit())
+            })
+        };
+        match versions.iter().find(|v| !plain(v)) {
+            Some(bad) => Err(format!("the target Python version {} is not 3.N", quoted(bad))),
+            None if versions.len() > 32 => Err(format!("it targets {} Python versions; at most 32", versions.len())),
+            None => Ok(()),
+        }
     }
 
     /// A distribution is either the project's or a bootstrap one: two copies would be two

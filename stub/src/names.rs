@@ -188,9 +188,12 @@ pub fn check_object_ref(module: &str, attr: &str) -> Result<(), String> {
     }
 }
 
+/// Python's identifier rule (XID_Start or `_`, then XID_Continue), so a launcher's `from M
+/// import A` never meets a character Python rejects.
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
+    chars.next().is_some_and(|c| c == '_' || unicode_ident::is_xid_start(c))
+        && chars.all(unicode_ident::is_xid_continue)
 }
 
 /// A string shown in a message: quoted, with control characters escaped, so a hostile
@@ -283,8 +286,9 @@ mod tests {
         for bad in ["-rf", "a;b$(x)", "a\tb", "a\nb", "", ".x", "a/b"] {
             assert!(check_script_name(bad).is_err(), "{bad:?}");
         }
-        assert!(check_object_ref("a.b", "C.run").is_ok());
+        assert!(check_object_ref("a.b", "C.run").is_ok() && check_object_ref("é.mod", "fünf").is_ok());
         for (m, a) in [
+            ("a", "main\u{b2}"),
             ("os; import x", "f"),
             ("a", "b c"),
             ("a", "b()"),

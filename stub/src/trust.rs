@@ -1,12 +1,12 @@
 //! Step 2, continued: the keys this machine trusts. `--trust` (repeatable) and
 //! `$WHEELSFX_TRUST` (colon-separated) each name a `.pub` file or give its key line; every
-//! `*.pub` in `/etc/wheelsfx/trusted.d` (or `$WHEELSFX_TRUST_DIR`, so tests and unprivileged
-//! users need not write /etc) is trusted too. One trusted key makes a signature by a trusted
+//! `*.pub` in `/etc/wheelsfx/trusted.d` and in `$WHEELSFX_TRUST_DIR` (so tests and
+//! unprivileged users need not write /etc) is trusted too. One trusted key makes a signature by a trusted
 //! key mandatory, so a key that cannot be read is bad usage, never skipped.
 
 use crate::error::{Fail, Result};
 use std::env::VarError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use wheelsfx_payload::signature::PublicKey;
 
 /// The system directory of trusted keys.
@@ -36,15 +36,21 @@ pub fn trusted_keys(args: &[String]) -> Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
-/// The keys in the trusted directory, in name order. The default directory may be absent;
-/// one named by `$WHEELSFX_TRUST_DIR` must exist, since someone meant it to hold keys.
+/// The keys in the trusted directories, in name order: the system one (which may be absent)
+/// and `$WHEELSFX_TRUST_DIR` (which must exist, since someone meant it to hold keys). The
+/// variable adds keys, never replaces the system's: whoever can set a deploy's environment
+/// must not be able to switch the machine's trust policy off.
 fn directory_keys() -> Result<Vec<PublicKey>> {
-    let (dir, named) = match std::env::var_os("WHEELSFX_TRUST_DIR") {
-        Some(d) => (PathBuf::from(d), true),
-        None => (PathBuf::from(TRUST_DIR), false),
-    };
-    let entries = match std::fs::read_dir(&dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => return Ok(Vec::new()),
+    let mut keys = keys_in(&PathBuf::from(TRUST_DIR), false)?;
+    if let Some(extra) = std::env::var_os("WHEELSFX_TRUST_DIR") {
+        keys.extend(keys_in(&PathBuf::from(extra), true)?);
+    }
+    Ok(keys)
+}
+
+fn keys_in(dir: &Path, must_exist: bool) -> Result<Vec<PublicKey>> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(Vec::new()),
         r => r.map_err(|e| Fail::usage(format!("cannot read the trusted key directory {}: {e}", dir.display())))?,
     };
     let mut paths = entries

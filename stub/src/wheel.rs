@@ -15,6 +15,7 @@ use crate::wheelname::normalize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
+use zip::extra_fields::ExtraField;
 use zip::{CompressionMethod, ZipArchive};
 
 /// Who the wheel must be: the manifest's word for it, and the app whose `.pth` it may not touch.
@@ -130,11 +131,22 @@ pub fn target_key(scheme: Scheme, rel: &str, dist: &str) -> String {
     match scheme {
         Scheme::Site => format!("site-packages/{rel}"),
         Scheme::Scripts => format!("bin/{rel}"),
-        Scheme::Headers => format!("include/{}/{rel}", normalize(dist)),
-        Scheme::Data => match rel.strip_prefix("lib/").and_then(|r| r.split_once("/site-packages/")) {
-            Some((py, r)) if py.starts_with("python") => format!("site-packages/{r}"),
-            _ => rel.to_string(),
-        },
+        Scheme::Headers => format!("include/site/python/{dist}/{rel}"),
+        Scheme::Data => {
+            let in_python_dir = |prefix: &str, inner: &str| {
+                rel.strip_prefix(prefix)
+                    .and_then(|r| r.split_once(inner))
+                    .filter(|(py, _)| py.starts_with("python"))
+                    .map(|(_, r)| r)
+            };
+            if let Some(r) = in_python_dir("lib/", "/site-packages/") {
+                format!("site-packages/{r}")
+            } else if let Some(r) = in_python_dir("include/site/", "/") {
+                format!("include/site/python/{r}")
+            } else {
+                rel.to_string()
+            }
+        }
     }
 }
 
@@ -165,12 +177,15 @@ pub fn plan<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits: 
             continue; // written anew by the installer
         }
         let expect = match record.remove(&name) {
+            Some(None) if !name.ends_with(".pyc") && !signatures.contains(&name) => {
+                return Err(format!("lists {} in its RECORD without a hash", quoted(&name)))
+            }
             Some(e) => e,
             None if signatures.contains(&name) => None,
             None => return Err(format!("has {}, which its RECORD does not list", quoted(&name))),
         };
         let (scheme, rel) = destination(&name, &data_dir)?;
-        check_not_owned(scheme, &rel, want.app).map_err(|what| format!("ships {}, {what}", quoted(&name)))?;
+        check_not_owned(scheme, &rel, want).map_err(|what| format!("ships {}, {what}", quoted(&name)))?;
         files.push(PlannedFile {
             name,
             scheme,
@@ -185,7 +200,7 @@ pub fn plan<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits: 
         return Err(format!("lists {} in its RECORD, but has no such file", quoted(missing)));
     }
     for ep in &entry_points {
-        check_not_owned(Scheme::Scripts, &ep.name, want.app)
+        check_not_owned(Scheme::Scripts, &ep.name, want)
             .map_err(|what| format!("declares the script {}, {what}", quoted(&ep.name)))?;
     }
     Ok(WheelPlan {
@@ -259,6 +274,17 @@ fn raw_entry<R: Read + Seek>(
     check_entry_name(&name).map_err(|why| format!("has an entry {} that {why}", quoted(&name)))?;
     if entry.is_symlink() {
         return Err(format!("has a symlink entry {}", quoted(&name)));
+    }
+    // The zip crate renames an entry by its Unicode Path field, Python's zipfile (pip) mostly
+    // does not: a wheel with one would be checked under one name and installed under another.
+    if entry
+        .extra_data_fields()
+        .any(|f| matches!(f, ExtraField::UnicodePath(_)))
+    {
+        return Err(format!(
+            "has an entry {} with a Unicode Path extra field, which installers read differently",
+            quoted(&name)
+        ));
     }
     if name.ends_with('/') {
         return Ok(None);
@@ -346,6 +372,14 @@ fn check_wheel_version(wheel_meta: &str) -> Result<(), String> {
 /// The scheme and in-scheme path of a wheel file: `.data/<scheme>/...` or site-packages.
 fn destination(name: &str, data_dir: &str) -> Result<(Scheme, String), String> {
     let Some(rest) = name.strip_prefix(data_dir) else {
+        // pip takes any top-level `*.data/` as a data directory: only the wheel's own is one.
+        if name.split('/').next().is_some_and(|top| top.ends_with(".data")) {
+            return Err(format!(
+                "has {}, inside a .data directory that is not {}",
+                quoted(name),
+                quoted(data_dir)
+            ));
+        }
         return Ok((Scheme::Site, name.to_string()));
     };
     let (key, rest) = rest
@@ -365,7 +399,21 @@ fn destination(name: &str, data_dir: &str) -> Result<(Scheme, String), String> {
 /// Refuses a path the venv or wheelsfx owns: the interpreter links and activate scripts in
 /// `bin/`, `pyvenv.cfg`, `lib64`, and wheelsfx's `.pth`/loadenv files in site-packages. A
 /// wheel writing there would replace the interpreter (through its symlink) or run code.
-fn check_not_owned(scheme: Scheme, rel: &str, app: &str) -> Result<(), String> {
+fn check_not_owned(scheme: Scheme, rel: &str, want: &Expect) -> Result<(), String> {
+    let app = want.app;
+    if normalize(want.distribution) != "pip" {
+        let bin = match scheme {
+            Scheme::Scripts => Some(rel),
+            Scheme::Data => rel.strip_prefix("bin/"),
+            _ => None,
+        };
+        if bin
+            .and_then(|b| b.strip_prefix("pip"))
+            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        {
+            return Err("which is pip's launcher; only pip's own wheel may ship it".into());
+        }
+    }
     let owned = match scheme {
         Scheme::Scripts => owned_in_bin(rel),
         Scheme::Site => owned_in_site(rel, app),
@@ -405,20 +453,47 @@ fn owned_in_site(rel: &str, app: &str) -> bool {
 /// on Linux), each name a safe file name and each object a dotted Python reference.
 pub fn parse_entry_points(text: &str) -> Result<Vec<EntryPoint>, String> {
     let mut out = Vec::new();
-    let mut in_scripts = false;
+    let mut section: Option<&str> = None;
     for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if line.starts_with('[') {
-            in_scripts = matches!(line, "[console_scripts]" | "[gui_scripts]");
+        if let Some(name) = section_header(line) {
+            section = Some(name);
             continue;
         }
-        if in_scripts {
+        // Readers disagree on what is not `[name]` or `name = value` in a section (pip's
+        // importlib.metadata takes `[[console_scripts]]` as console_scripts and `;x = y` as an
+        // entry; pkg_resources strips `[ console_scripts ]`): anything else is refused, so
+        // every reader sees the scripts this one validated.
+        let Some(name) = section else {
+            return Err(format!(
+                "has entry_points.txt line {} outside any section",
+                quoted(line)
+            ));
+        };
+        if matches!(name, "console_scripts" | "gui_scripts") {
             out.push(entry_point(line).map_err(|m| format!("has an invalid entry point: {m}"))?);
+        } else if !line.contains('=') || line.starts_with(['[', ';']) {
+            return Err(format!(
+                "has an entry_points.txt line {} that is not name = value",
+                quoted(line)
+            ));
         }
     }
     Ok(out)
+}
+
+/// `[name]` with a plain section name; a line starting with `[` that is anything else
+/// (`[[console_scripts]]`, `[ console_scripts ]`, `[a b]`) is refused by the caller as a
+/// malformed entry.
+fn section_header(line: &str) -> Option<&str> {
+    let name = line.strip_prefix('[')?.strip_suffix(']')?;
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    plain.then_some(name)
 }
 
 fn entry_point(line: &str) -> Result<EntryPoint, String> {
@@ -475,6 +550,28 @@ mod tests {
                 "{bad}"
             );
         }
+        for ambiguous in [
+            "[console_scripts]\nok = a:b\n[[console_scripts]]\n../x = os:getcwd\n",
+            "[ console_scripts ]\nx = a:b\n",
+            "[console_scripts]\n;../x = os:getcwd\n",
+            "x = a:b\n",
+        ] {
+            assert!(parse_entry_points(ambiguous).is_err(), "{ambiguous}");
+        }
+    }
+
+    const WANT: Expect = Expect {
+        distribution: "greet",
+        version: "1.0",
+        app: "mysite",
+    };
+
+    #[test]
+    fn paths_that_meet_get_one_key() {
+        let k = |s, r| target_key(s, r, "hdra");
+        assert_eq!(k(Scheme::Headers, "x.h"), k(Scheme::Data, "include/site/python3.11/hdra/x.h"));
+        assert_eq!(k(Scheme::Site, "a/b.py"), k(Scheme::Data, "lib/python3.12/site-packages/a/b.py"));
+        assert_eq!(k(Scheme::Scripts, "tool"), "bin/tool");
     }
 
     #[test]
@@ -491,8 +588,10 @@ mod tests {
             (Scheme::Data, "lib/python3.11/site-packages/mysite.pth"),
             (Scheme::Site, "loadenv-init.pth"),
             (Scheme::Site, "mysite.pth"),
+            (Scheme::Scripts, "pip3.11"),
+            (Scheme::Data, "bin/pip"),
         ] {
-            assert!(check_not_owned(scheme, rel, "mysite").is_err(), "{rel}");
+            assert!(check_not_owned(scheme, rel, &WANT).is_err(), "{rel}");
         }
         for (scheme, rel) in [
             (Scheme::Scripts, "python-config-tool"),
@@ -500,7 +599,7 @@ mod tests {
             (Scheme::Data, "share/x"),
             (Scheme::Site, "other.pth"),
         ] {
-            assert!(check_not_owned(scheme, rel, "mysite").is_ok(), "{rel}");
+            assert!(check_not_owned(scheme, rel, &WANT).is_ok(), "{rel}");
         }
     }
 }

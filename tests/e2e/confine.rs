@@ -52,6 +52,51 @@ type Edit = Box<dyn Fn(&mut Vec<(String, Vec<u8>)>)>;
 enum Bad {
     Spec(WheelSpec),
     Rewrite(Edit),
+    /// `greet/__init__.py` gets an Info-ZIP Unicode Path field (0x7075), which the zip crate
+    /// and Python's zipfile read differently.
+    UnicodePath,
+}
+
+/// CRC-32 (IEEE), for the Unicode Path field's check of the header name.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn add_unicode_path_field(path: &Path) {
+    let mut files = Vec::new();
+    {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+        for i in 0..z.len() {
+            let mut e = z.by_index(i).unwrap();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            files.push((e.name().unwrap().to_string(), data));
+        }
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, data) in &files {
+        let mut opts = zip::write::FullFileOptions::default();
+        if name == "greet/__init__.py" {
+            let mut field = vec![1u8];
+            field.extend_from_slice(&crc32(name.as_bytes()).to_le_bytes());
+            field.extend_from_slice(name.as_bytes());
+            opts.add_extra_field(0x7075, field, false).unwrap();
+        }
+        zip.start_file(name.as_str(), opts).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    zip.finish().unwrap();
 }
 
 fn bad_wheels() -> Vec<(&'static str, Bad, &'static str)> {
@@ -131,6 +176,49 @@ fn bad_wheels() -> Vec<(&'static str, Bad, &'static str)> {
             "'..' path component",
         ),
         (
+            "ep-double-bracket",
+            spec(
+                &[],
+                Some("[console_scripts]\nok = greet:main\n[[console_scripts]]\n../../x = os:getcwd\n"),
+            ),
+            "entry point",
+        ),
+        (
+            "ep-semicolon",
+            spec(&[], Some("[console_scripts]\n;../../x = os:getcwd\n")),
+            "entry point",
+        ),
+        (
+            "other-data-dir",
+            spec(&[("other.data/scripts/activate", "echo pwned\n")], None),
+            "inside a .data directory that is not",
+        ),
+        (
+            "pip-launcher",
+            spec(&[], Some("[console_scripts]\npip3.11 = greet:main\n")),
+            "pip's launcher",
+        ),
+        (
+            "record-no-hash",
+            edit(Box::new(|f| {
+                for (n, d) in f.iter_mut() {
+                    if n == "greet-1.0.dist-info/RECORD" {
+                        let text = String::from_utf8(d.clone()).unwrap();
+                        let fixed: Vec<String> = text
+                            .lines()
+                            .map(|l| match l.starts_with("greet/__init__.py,") {
+                                true => "greet/__init__.py,,".to_string(),
+                                false => l.to_string(),
+                            })
+                            .collect();
+                        *d = (fixed.join("\n") + "\n").into_bytes();
+                    }
+                }
+            })),
+            "without a hash",
+        ),
+        ("unicode-path-field", Bad::UnicodePath, "Unicode Path"),
+        (
             "same-path-twice",
             spec(
                 &[
@@ -196,6 +284,11 @@ fn hostile_wheels_are_refused_by_the_packer_the_stub_and_verify() {
             Bad::Rewrite(f) => {
                 let p = greet_with(&[], None).write(&dir);
                 rewrite_wheel(&p, f.as_ref());
+                p
+            }
+            Bad::UnicodePath => {
+                let p = greet_with(&[], None).write(&dir);
+                add_unicode_path_field(&p);
                 p
             }
         };
@@ -286,6 +379,15 @@ fn manifest_strings_and_entries_outside_the_layout_are_refused() {
             base.build(set(&["wheels", "0", "sha256"], "zz"), |_| {}),
             &[],
             "hex",
+        ),
+        (
+            "target-path",
+            base.build(
+                |m| m["target"]["python_versions"] = serde_json::json!(["3/../../../tmp/evilpy"]),
+                |_| {},
+            ),
+            &[],
+            "not 3.N",
         ),
     ];
     for (label, bytes, args, needle) in cases {
