@@ -569,8 +569,14 @@ mod tests {
     #[test]
     fn paths_that_meet_get_one_key() {
         let k = |s, r| target_key(s, r, "hdra");
-        assert_eq!(k(Scheme::Headers, "x.h"), k(Scheme::Data, "include/site/python3.11/hdra/x.h"));
-        assert_eq!(k(Scheme::Site, "a/b.py"), k(Scheme::Data, "lib/python3.12/site-packages/a/b.py"));
+        assert_eq!(
+            k(Scheme::Headers, "x.h"),
+            k(Scheme::Data, "include/site/python3.11/hdra/x.h")
+        );
+        assert_eq!(
+            k(Scheme::Site, "a/b.py"),
+            k(Scheme::Data, "lib/python3.12/site-packages/a/b.py")
+        );
         assert_eq!(k(Scheme::Scripts, "tool"), "bin/tool");
     }
 

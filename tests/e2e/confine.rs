@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use zip::write::SimpleFileOptions;
 
 const GREET: &str = "greet-1.0-py3-none-any.whl";
 
@@ -25,8 +24,13 @@ fn greet_with(files: &[(&str, &str)], entry_points: Option<&'static str>) -> Whe
     w
 }
 
-/// Rewrites a wheel's zip through `f`, which edits the (name, data) list (RECORD untouched).
-fn rewrite_wheel(path: &Path, f: &dyn Fn(&mut Vec<(String, Vec<u8>)>)) {
+/// Rewrites a wheel's zip through `f`, which edits the (name, data) list (RECORD untouched),
+/// writing each entry with `options(name)`.
+fn rewrite_wheel(
+    path: &Path,
+    f: &dyn Fn(&mut Vec<(String, Vec<u8>)>),
+    options: &dyn Fn(&str) -> zip::write::FullFileOptions<'static, 'static>,
+) {
     let mut files = Vec::new();
     {
         let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
@@ -40,7 +44,7 @@ fn rewrite_wheel(path: &Path, f: &dyn Fn(&mut Vec<(String, Vec<u8>)>)) {
     f(&mut files);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     for (name, data) in &files {
-        zip.start_file(name.as_str(), SimpleFileOptions::default()).unwrap();
+        zip.start_file(name.as_str(), options(name)).unwrap();
         zip.write_all(data).unwrap();
     }
     zip.finish().unwrap();
@@ -73,30 +77,16 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn add_unicode_path_field(path: &Path) {
-    let mut files = Vec::new();
-    {
-        let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-        for i in 0..z.len() {
-            let mut e = z.by_index(i).unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            files.push((e.name().unwrap().to_string(), data));
-        }
+/// Plain options, but `greet/__init__.py` gets a Unicode Path field naming itself.
+fn unicode_path_field(name: &str) -> zip::write::FullFileOptions<'static, 'static> {
+    let mut opts = zip::write::FullFileOptions::default();
+    if name == "greet/__init__.py" {
+        let mut field = vec![1u8];
+        field.extend_from_slice(&crc32(name.as_bytes()).to_le_bytes());
+        field.extend_from_slice(name.as_bytes());
+        opts.add_extra_field(0x7075, field, false).unwrap();
     }
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    for (name, data) in &files {
-        let mut opts = zip::write::FullFileOptions::default();
-        if name == "greet/__init__.py" {
-            let mut field = vec![1u8];
-            field.extend_from_slice(&crc32(name.as_bytes()).to_le_bytes());
-            field.extend_from_slice(name.as_bytes());
-            opts.add_extra_field(0x7075, field, false).unwrap();
-        }
-        zip.start_file(name.as_str(), opts).unwrap();
-        zip.write_all(data).unwrap();
-    }
-    zip.finish().unwrap();
+    opts
 }
 
 fn bad_wheels() -> Vec<(&'static str, Bad, &'static str)> {
@@ -283,12 +273,12 @@ fn hostile_wheels_are_refused_by_the_packer_the_stub_and_verify() {
             Bad::Spec(w) => w.write(&dir),
             Bad::Rewrite(f) => {
                 let p = greet_with(&[], None).write(&dir);
-                rewrite_wheel(&p, f.as_ref());
+                rewrite_wheel(&p, f.as_ref(), &|_| Default::default());
                 p
             }
             Bad::UnicodePath => {
                 let p = greet_with(&[], None).write(&dir);
-                add_unicode_path_field(&p);
+                rewrite_wheel(&p, &|_| {}, &unicode_path_field);
                 p
             }
         };
