@@ -105,9 +105,11 @@ fn main() {
         say_err(&format!("wheelsfx: internal error ({info}){dest}. Please report this."));
         std::process::exit(70);
     }));
-    let cli = Cli::parse();
-    let json_out = cli.json;
-    match dispatch(cli) {
+    let (json_out, result) = match Cli::try_parse() {
+        Ok(cli) => (cli.json, dispatch(cli)),
+        Err(e) => (std::env::args_os().any(|a| a == "--json"), Err(usage_error(e))),
+    };
+    match result {
         Ok(Some(v)) if json_out => say_out(&inspect::json_safe(&v.to_string())),
         Ok(_) => {}
         Err(fail) => {
@@ -120,6 +122,18 @@ fn main() {
             std::process::exit(fail.code as i32);
         }
     }
+}
+
+/// A command line clap refuses: `--help` prints and exits 0 as usual; a real mistake becomes
+/// one usage sentence (exit 2), so `--json` callers (Ansible) still get one JSON object.
+fn usage_error(e: clap::Error) -> Fail {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
+    Fail::usage(format!("{first}; see --help"))
 }
 
 /// One line on stdout. A closed or failing stdout is ignored: the outcome (the exit code)

@@ -103,6 +103,13 @@ fn bad_usage_is_exit_2() {
     let fx = Fixture::new();
     refused(&fx.run(&[]), 2, "pass -d DEST");
     refused(&fx.run(&["--bogus"]), 2, "--bogus");
+    // With --json, a usage mistake is one JSON object too (Ansible parses stdout).
+    let json = fx.run(&["-d", "x", "--bogus", "--json"]);
+    assert_eq!(json.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
+    assert_eq!((v["ok"].as_bool(), v["exit_code"].as_i64()), (Some(false), Some(2)));
+    assert!(v["error"].as_str().unwrap().contains("--bogus"), "{v}");
+    assert!(ok(&mut Command::new(&fx.artifact).arg("--help")).stdout.len() > 100);
     let env = fx.dir.path().join("env.json");
     std::fs::write(&env, r#"{"A": 1}"#).unwrap();
     let dest = fx.dest("x");
