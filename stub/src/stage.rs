@@ -141,15 +141,21 @@ fn swapped(dir: &Path) -> Fail {
     ))
 }
 
-/// Writes a new file in staging: created exclusively and never through a symlink.
-pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let mut f = File::options()
+/// Opens a new file in staging for writing: created exclusively and never through a symlink
+/// (O_EXCL with O_NOFOLLOW), with `mode` less the umask. Every file the stub writes goes
+/// through here.
+pub fn open_new(path: &Path, mode: u32) -> std::io::Result<File> {
+    File::options()
         .write(true)
         .create_new(true)
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .ctx(|| format!("cannot create {}", path.display()))?;
+}
+
+/// Writes a new file in staging ([`open_new`]).
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut f = open_new(path, mode).ctx(|| format!("cannot create {}", path.display()))?;
     f.write_all(data).ctx(|| format!("cannot write {}", path.display()))
 }
 

@@ -2,10 +2,9 @@
 //! verifying every entry against the manifest as it streams.
 
 use crate::error::{Context, Result};
-use crate::stage::Stage;
-use std::fs::{self, OpenOptions};
+use crate::stage::{open_new, Stage};
+use std::fs;
 use std::io::BufWriter;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use wheelsfx_payload::layout::{classify, EntryKind};
 use wheelsfx_payload::manifest::{Entry, Wheel};
@@ -54,12 +53,7 @@ pub fn write_entry(payload: &mut Payload, entry: &Entry, path: &Path) -> Result<
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).ctx(|| format!("cannot create {}", parent.display()))?;
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(entry.mode & 0o777)
-        .open(path)
-        .ctx(|| format!("cannot create {}", path.display()))?;
+    let file = open_new(path, entry.mode & 0o777).ctx(|| format!("cannot create {}", path.display()))?;
     let mut out = BufWriter::with_capacity(256 << 10, file);
     payload.copy_verified(entry, &mut out)?;
     out.into_inner()

@@ -230,24 +230,14 @@ fn check_one_copy(files: &[PlannedFile], dist: &str) -> Result<(), String> {
 /// packer run; the native installer hashes while it writes instead).
 pub fn check<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits: &Limits) -> Result<WheelPlan, String> {
     let plan = plan(archive, want, limits)?;
-    let mut buf = vec![0u8; 64 << 10];
     for f in &plan.files {
         let Some((digest, size)) = &f.expect else { continue };
         let mut entry = archive
             .by_name(&f.name)
             .map_err(|e| format!("has an unreadable entry {} ({e})", quoted(&f.name)))?;
         let mut hasher = Sha256::new();
-        let mut seen = 0u64;
-        loop {
-            let n = entry
-                .read(&mut buf)
-                .map_err(|e| format!("has a damaged entry {} ({e})", quoted(&f.name)))?;
-            if n == 0 {
-                break;
-            }
-            seen += n as u64;
-            hasher.update(&buf[..n]);
-        }
+        let seen = std::io::copy(&mut entry, &mut hasher)
+            .map_err(|e| format!("has a damaged entry {} ({e})", quoted(&f.name)))?;
         if b64_urlsafe_nopad(&hasher.finalize()) != *digest || seen != *size {
             return Err(format!(
                 "has {} whose content does not match its RECORD",
@@ -400,35 +390,18 @@ fn destination(name: &str, data_dir: &str) -> Result<(Scheme, String), String> {
 /// `bin/`, `pyvenv.cfg`, `lib64`, and wheelsfx's `.pth`/loadenv files in site-packages. A
 /// wheel writing there would replace the interpreter (through its symlink) or run code.
 fn check_not_owned(scheme: Scheme, rel: &str, want: &Expect) -> Result<(), String> {
-    let app = want.app;
-    if normalize(want.distribution) != "pip" {
-        let bin = match scheme {
-            Scheme::Scripts => Some(rel),
-            Scheme::Data => rel.strip_prefix("bin/"),
-            _ => None,
-        };
-        if bin
-            .and_then(|b| b.strip_prefix("pip"))
-            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-        {
+    // The same folding as for collisions: `.data/data/bin/x` is `bin/x`, and
+    // `.data/data/lib/pythonX.Y/site-packages/x` is site-packages' `x`.
+    let key = target_key(scheme, rel, want.distribution);
+    if let Some(bin) = key.strip_prefix("bin/") {
+        if normalize(want.distribution) != "pip" && versioned(bin, "pip") {
             return Err("which is pip's launcher; only pip's own wheel may ship it".into());
         }
     }
-    let owned = match scheme {
-        Scheme::Scripts => owned_in_bin(rel),
-        Scheme::Site => owned_in_site(rel, app),
-        Scheme::Headers => false,
-        Scheme::Data => {
-            let site = rel
-                .strip_prefix("lib/")
-                .and_then(|r| r.split_once("/site-packages/"))
-                .filter(|(py, _)| py.starts_with("python"));
-            rel == "pyvenv.cfg"
-                || rel == "lib64"
-                || rel.starts_with("lib64/")
-                || rel.strip_prefix("bin/").is_some_and(owned_in_bin)
-                || site.is_some_and(|(_, r)| owned_in_site(r, app))
-        }
+    let owned = match (key.strip_prefix("bin/"), key.strip_prefix("site-packages/")) {
+        (Some(bin), _) => owned_in_bin(bin),
+        (_, Some(site)) => owned_in_site(site, want.app),
+        _ => key == "pyvenv.cfg" || key == "lib64" || key.starts_with("lib64/"),
     };
     if owned {
         Err("which the venv itself owns; such a wheel cannot be installed".into())
@@ -437,12 +410,18 @@ fn check_not_owned(scheme: Scheme, rel: &str, want: &Expect) -> Result<(), Strin
     }
 }
 
+/// `base` followed by nothing but a version (`pip`, `pip3`, `pip3.11`; `python3.12`).
+pub fn versioned(name: &str, base: &str) -> bool {
+    name.strip_prefix(base)
+        .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
 /// `python`, `python3`, `python3.12`, `pythonw` and the activate scripts.
 fn owned_in_bin(name: &str) -> bool {
-    let python = name
-        .strip_prefix("python")
-        .is_some_and(|v| v == "w" || v.chars().all(|c| c.is_ascii_digit() || c == '.'));
-    python || name.starts_with("activate") || name.eq_ignore_ascii_case("Activate.ps1")
+    versioned(name, "python")
+        || name == "pythonw"
+        || name.starts_with("activate")
+        || name.eq_ignore_ascii_case("Activate.ps1")
 }
 
 fn owned_in_site(rel: &str, app: &str) -> bool {

@@ -12,15 +12,14 @@ use super::inflate::{Extractor, RawEntry};
 use super::{corrupt_wheel, scripts, Planned};
 use crate::error::{Code, Context, Fail, Result};
 use crate::progress::Progress;
-use crate::stage::Stage;
+use crate::stage::{open_new, Stage};
 use crate::venv::VenvLayout;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -278,16 +277,10 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
 /// same wheel written before its launcher) is removed first, as pip does, so nothing ever
 /// writes through a link to a file outside the release.
 fn create(path: &Path, mode: u32) -> Result<File> {
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(mode)
-            .open(path)
-    };
-    let file = match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_file(path).and_then(|_| open()),
+    let file = match open_new(path, mode) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path).and_then(|_| open_new(path, mode))
+        }
         other => other,
     };
     file.ctx(|| format!("cannot create {}", path.display()))

@@ -1,7 +1,7 @@
 //! Executables a wheel brings: console_scripts/gui_scripts launchers from entry_points.txt,
 //! and `.data/scripts/` files whose `#!python` line gets the venv's interpreter.
 
-use wheelsfx_payload::wheel::EntryPoint;
+use wheelsfx_payload::wheel::{versioned, EntryPoint};
 
 /// The shebang for `python` (DEST's venv interpreter). Linux reads at most 127 bytes of a
 /// `#!` line and splits on spaces, so a long path or one with spaces goes through /bin/sh:
@@ -19,11 +19,7 @@ pub fn shebang(python: &str) -> String {
 /// interpreter (and drop any other `pipX.Y`), so `venv/bin/pip3.11` exists as after pip.
 /// Each entry point comes with whether this wheel writes its launcher.
 pub fn add_versioned_pip(eps: &mut Vec<(EntryPoint, bool)>, xy: &str) {
-    let versioned = |n: &str| {
-        n.strip_prefix("pip")
-            .is_some_and(|v| v.contains('.') && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-    };
-    eps.retain(|(e, _)| !versioned(&e.name));
+    eps.retain(|(e, _)| !(versioned(&e.name, "pip") && e.name.contains('.')));
     if let Some((pip, writes)) = eps.iter().find(|(e, _)| e.name == "pip").cloned() {
         let name = format!("pip{xy}");
         eps.push((EntryPoint { name, ..pip }, writes));
