@@ -97,7 +97,7 @@ fn concurrent_runs_on_one_dest() {
     assert!(complete(&dest));
 }
 
-/// Runs `body` with a tmpfs mounted at `dir` (options `opts`); skips, saying why, when this
+/// Runs `body` with a tmpfs mounted at `dir` (options `opts`); fails, saying why, when this
 /// process may not mount.
 fn with_tmpfs(dir: &Path, opts: &str, body: impl FnOnce()) {
     std::fs::create_dir_all(dir).unwrap();
@@ -109,8 +109,7 @@ fn with_tmpfs(dir: &Path, opts: &str, body: impl FnOnce()) {
             .unwrap()
             .success()
     {
-        skip("a tmpfs test: cannot mount a tmpfs here (not root?)");
-        return;
+        missing("cannot mount a tmpfs here (not root?)");
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let _ = Command::new("umount").arg(dir).status();
@@ -120,6 +119,7 @@ fn with_tmpfs(dir: &Path, opts: &str, body: impl FnOnce()) {
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs; CI runs it"]
 fn a_full_disk_is_a_clean_error() {
     let fx = Fixture::new();
     let py = &pythons()[0];
@@ -141,6 +141,7 @@ fn a_full_disk_is_a_clean_error() {
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs; CI runs it"]
 fn a_read_only_parent_is_a_clean_error() {
     let fx = Fixture::new();
     let mnt = fx.dir.path().join("ro");
@@ -155,12 +156,12 @@ fn a_read_only_parent_is_a_clean_error() {
 }
 
 #[test]
+#[ignore = "needs root for unshare; CI runs it"]
 fn without_proc_the_artifact_finds_itself() {
     let fx = Fixture::new();
     let py = &pythons()[0];
     if !is_root() {
-        skip("the no-/proc test: unshare needs root");
-        return;
+        missing("unshare needs root");
     }
     let direct = format!("{} -d", fx.artifact.display());
     no_proc_deploy(&fx, &direct, "noproc", py);

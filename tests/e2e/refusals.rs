@@ -185,10 +185,10 @@ fn the_packer_refuses_an_incomplete_or_conflicting_wheel_set() {
 }
 
 #[test]
+#[ignore = "needs CPython 3.9 from pyenv; CI runs it"]
 fn cp311_wheels_with_python39_are_refused_before_writing() {
     let Some(py39) = pythons().into_iter().find(|p| p.minor == 9) else {
-        skip("no CPython 3.9 here (pyenv versions lists none)");
-        return;
+        missing("no CPython 3.9 here (pyenv versions lists none)");
     };
     let mut wheels = standard_wheels();
     let mut native = WheelSpec::new("speedups", "1.0").file("speedups.py", "");

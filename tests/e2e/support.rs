@@ -142,6 +142,13 @@ pub fn skip(why: &str) {
     println!("skipping: {why}");
 }
 
+/// The piece a test cannot do without is missing: the test fails saying so. Only tests
+/// marked `#[ignore = "needs ..."]` call this; they run when asked for
+/// (`tests/run.sh -- --include-ignored`, as `.ci/run` does), never pass without their thing.
+pub fn missing(why: &str) -> ! {
+    panic!("this test cannot run its real thing here: {why}")
+}
+
 /// An interpreter under test: a label and the real binary.
 #[derive(Clone, Debug)]
 pub struct Python {
