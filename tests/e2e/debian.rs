@@ -70,11 +70,26 @@ fn root_tarball(suite: &str) -> Result<PathBuf, String> {
     Ok(tar)
 }
 
+/// A fresh root filesystem of `suite` at `root`, extracted from the cached tarball (built on
+/// first use); the test fails saying why when none can be made.
+pub fn fresh_root(suite: &str, root: &Path) {
+    let tar = root_tarball(suite).unwrap_or_else(|why| missing(&format!("{suite}: {why}")));
+    std::fs::create_dir_all(root).unwrap();
+    ok(Command::new("tar").arg("-C").arg(root).arg("-xf").arg(&tar));
+}
+
+/// chroot and debootstrap need root: a test that uses them fails, saying so, without it.
+pub fn require_root() {
+    if text(&ok(Command::new("id").arg("-u")).stdout).trim() != "0" {
+        missing("chroot and debootstrap need root");
+    }
+}
+
 fn chroot(root: &Path, args: &[&str]) -> std::process::Output {
     Command::new("chroot").arg(root).args(args).output().unwrap()
 }
 
-fn in_root_ok(root: &Path, args: &[&str]) -> String {
+pub fn in_root_ok(root: &Path, args: &[&str]) -> String {
     let out = chroot(root, args);
     assert!(
         out.status.success(),
@@ -128,22 +143,14 @@ fn pip_runs(minor: u32) -> bool {
 #[test]
 #[ignore = "needs root and debootstrap; CI runs it"]
 fn deploys_on_fresh_debian_servers() {
-    let root_ok = text(&ok(Command::new("id").arg("-u")).stdout).trim() == "0";
-    if !root_ok {
-        missing("chroot and debootstrap need root");
-    }
+    require_root();
     let fx = Fixture::new();
     std::thread::scope(|s| {
         for &(suite, minor) in SUITES {
             let fx = &fx;
             s.spawn(move || {
-                let tar = match root_tarball(suite) {
-                    Ok(t) => t,
-                    Err(why) => missing(&format!("{suite}: {why}")),
-                };
                 let root = fx.dir.path().join(format!("root-{suite}"));
-                std::fs::create_dir_all(&root).unwrap();
-                ok(Command::new("tar").arg("-C").arg(&root).arg("-xf").arg(&tar));
+                fresh_root(suite, &root);
                 std::fs::copy(&fx.artifact, root.join("opt/mysite.sfx")).unwrap();
 
                 // As root in a chroot with no /proc: the stub finds itself through argv[0].

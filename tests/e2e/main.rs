@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
 
+mod ansible;
 mod confine;
 mod corpus;
 mod debian;

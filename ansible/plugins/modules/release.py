@@ -292,7 +292,7 @@ def installed_argv(module, params):
             receipt=dict(read_receipt(dest), changed=False, actions=[]),
         )
     return [own_stub(dest), "--rollback", params["activate"], "--to", os.path.basename(dest)] + flags(
-        {"keep": params["keep"]}, {"keep": "--keep"}
+        params, {"keep": "--keep"}
     )
 
 
@@ -330,14 +330,15 @@ def main():
     if p["keep"] is not None and p["keep"] < 1:
         module.fail_json(msg="keep must be 1 or more (the release just installed is always kept)")
 
+    own_stub_activates = False
     if p["rollback"]:
         argv = rollback_argv(module, p["rollback"], p)
     elif os.path.exists(p["artifact"]):
         argv = [p["artifact"], "-d", p["dest"]] + flags(p, DEPLOY_FLAGS)
     elif already_installed(p):
-        argv = installed_argv(module, p)
+        argv, own_stub_activates = installed_argv(module, p), True
     elif module.check_mode:
-        # In check mode an earlier copy task did not copy: say what would happen, truthfully vague.
+        # An earlier copy task ran in check mode and copied nothing: say what would happen.
         module.exit_json(changed=True, actions=["installed"], rc=0, stderr="",
                          msg="%s is not on the host (check mode): it would be installed" % p["artifact"])
     else:
@@ -347,6 +348,9 @@ def main():
     if module.check_mode:
         argv.append("--dry-run")
     result, stderr = run_stub(module, argv)
+    if own_stub_activates:
+        # That stub printed the activation alone: report it on top of the release's receipt.
+        result = dict(read_receipt(p["dest"]), **result)
     module.exit_json(
         changed=bool(result.get("changed", True)),
         receipt=result,
