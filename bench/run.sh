@@ -16,11 +16,8 @@ command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null;
 # uv from PyPI, in a venv of its own.
 [ -x "$WORK/uvenv/bin/uv" ] || { "$PY" -m venv "$WORK/uvenv" && "$WORK/uvenv/bin/pip" install -q uv; }
 
-cargo build --release --locked -p wheelsfx --manifest-path "$ROOT/Cargo.toml"
-mkdir -p "$WORK/app/cms" && : > "$WORK/app/cms/__init__.py"
-"$ROOT/target/release/wheelsfx" build --app "$WORK/app/cms" --wheelhouse "$CORPUS/wagtail" \
-  --bootstrap-wheels "$CORPUS/bootstrap" -o "$WORK/cms.sfx" >/dev/null
+ARTIFACT=$(BENCH_WORK=$WORK bash "$ROOT/bench/artifact.sh")
 
 exec "$PY" "$ROOT/bench/bench.py" --rounds "$ROUNDS" --work "$WORK" --python "$PY" \
-  --artifact "$WORK/cms.sfx" --wheels "$CORPUS/wagtail" --uv "$WORK/uvenv/bin/uv" \
+  --artifact "$ARTIFACT" --wheels "$CORPUS/wagtail" --uv "$WORK/uvenv/bin/uv" \
   --stub "$ROOT/target/stub/x86_64-unknown-linux-musl/release/wheelsfx-stub"
