@@ -16,7 +16,7 @@ description:
     host already has this release, so the copy can be skipped.
 version_added: 0.1.0
 author:
-  - wheelsfx contributors
+  - wheelsfx contributors (@wheelsfx)
 options:
   path:
     description:
@@ -27,9 +27,11 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reads only.
+    description: Runs in check mode, reporting what it would do.
+    details: It only reads.
   diff_mode:
     support: none
+    description: Shows no diff.
 seealso:
   - module: wheelsfx.deploy.release_info
   - module: wheelsfx.deploy.release

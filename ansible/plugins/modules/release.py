@@ -26,7 +26,7 @@ description:
     pruning failed).
 version_added: 0.1.0
 author:
-  - wheelsfx contributors
+  - wheelsfx contributors (@wheelsfx)
 options:
   artifact:
     description:
@@ -137,16 +137,17 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Runs in check mode, reporting what it would do.
     details: Passes C(--dry-run) to the stub, which verifies the artifact, chooses the interpreter and plans, writing nothing.
   diff_mode:
     support: none
+    description: Shows no diff.
 notes:
   - The stub is a static Linux x86_64 executable; the target host needs only its own Python 3.
   - Hook output (C([hook N] ...) lines) is returned in C(stderr) and shown on failure.
 seealso:
   - module: wheelsfx.deploy.release_info
   - module: wheelsfx.deploy.artifact_info
-  - role: wheelsfx.deploy.site
 """
 
 EXAMPLES = r"""

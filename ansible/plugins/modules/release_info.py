@@ -15,7 +15,7 @@ description:
     copying an artifact the host already has.
 version_added: 0.1.0
 author:
-  - wheelsfx contributors
+  - wheelsfx contributors (@wheelsfx)
 options:
   releases:
     description: The directory holding one directory per release, for example C(/srv/mysite/releases).
@@ -30,9 +30,11 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reads only.
+    description: Runs in check mode, reporting what it would do.
+    details: It only reads.
   diff_mode:
     support: none
+    description: Shows no diff.
 seealso:
   - module: wheelsfx.deploy.artifact_info
   - module: wheelsfx.deploy.release
@@ -65,15 +67,33 @@ releases:
   type: list
   elements: dict
   contains:
-    name: {description: The directory's name., type: str}
-    path: {description: Its full path., type: str}
-    state: {description: The receipt's state., type: str}
-    complete: {description: Whether it can be activated, rolled back to and counted by keep., type: bool}
-    active: {description: Whether I(link) points to it., type: bool}
-    artifact_digest: {description: The digest of the artifact it was installed from., type: str}
-    build_id: {description: The artifact's build id., type: str}
-    installed_at: {description: Unix time of the install., type: int}
-    receipt: {description: The whole receipt (null without one)., type: dict}
+    name:
+      description: The directory's name.
+      type: str
+    path:
+      description: Its full path.
+      type: str
+    state:
+      description: The receipt's state.
+      type: str
+    complete:
+      description: Whether it can be activated, rolled back to and counted by keep.
+      type: bool
+    active:
+      description: Whether I(link) points to it.
+      type: bool
+    artifact_digest:
+      description: The digest of the artifact it was installed from.
+      type: str
+    build_id:
+      description: The artifact's build id.
+      type: str
+    installed_at:
+      description: Unix time of the install.
+      type: int
+    receipt:
+      description: The whole receipt (null without one).
+      type: dict
 current:
   description: The name of the release I(link) points to, or null (no link, or it points elsewhere).
   returned: always
