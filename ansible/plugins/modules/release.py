@@ -191,7 +191,7 @@ activated:
   description: The link, its new target and its previous target, when I(activate) or I(rollback) was given.
   returned: when activation or rollback ran
   type: dict
-  sample: {link: /srv/mysite/current, target: releases/42, previous: releases/41}
+  sample: {link: /srv/mysite/current, target: /srv/mysite/releases/42, previous: /srv/mysite/releases/41}
 pruned:
   description: The release directories removed by I(keep).
   returned: when I(keep) removed something
@@ -331,13 +331,12 @@ def main():
     if p["keep"] is not None and p["keep"] < 1:
         module.fail_json(msg="keep must be 1 or more (the release just installed is always kept)")
 
-    own_stub_activates = False
     if p["rollback"]:
         argv = rollback_argv(module, p["rollback"], p)
     elif os.path.exists(p["artifact"]):
         argv = [p["artifact"], "-d", p["dest"]] + flags(p, DEPLOY_FLAGS)
     elif already_installed(p):
-        argv, own_stub_activates = installed_argv(module, p), True
+        argv = installed_argv(module, p)
     elif module.check_mode:
         # An earlier copy task ran in check mode and copied nothing: say what would happen.
         module.exit_json(changed=True, actions=["installed"], rc=0, stderr="",
@@ -349,9 +348,6 @@ def main():
     if module.check_mode:
         argv.append("--dry-run")
     result, stderr = run_stub(module, argv)
-    if own_stub_activates:
-        # That stub printed the activation alone: report it on top of the release's receipt.
-        result = dict(read_receipt(p["dest"]), **result)
     module.exit_json(
         changed=bool(result.get("changed", True)),
         receipt=result,
