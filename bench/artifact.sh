@@ -7,6 +7,6 @@ WORK=${BENCH_WORK:-$ROOT/target/bench}
 CORPUS=$(bash "$ROOT/../shared/bench/fetch-corpus.sh" | tail -1)
 cargo build --release --locked -p wheelsfx --manifest-path "$ROOT/Cargo.toml" >&2
 mkdir -p "$WORK/app/cms" && : > "$WORK/app/cms/__init__.py"
-"$ROOT/target/release/wheelsfx" build --app "$WORK/app/cms" --wheelhouse "$CORPUS/wagtail" \
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/wheelsfx" build --app "$WORK/app/cms" --wheelhouse "$CORPUS/wagtail" \
   --bootstrap-wheels "$CORPUS/bootstrap" -o "$WORK/cms.sfx" >/dev/null
 echo "$WORK/cms.sfx"
