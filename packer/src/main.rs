@@ -126,7 +126,7 @@ fn main() -> ExitCode {
         }
         Command::Inspect { artifact, json } => open(&artifact).and_then(|p| {
             let verdict = p.check_signature(&[]).map_err(fail)?;
-            inspect::inspect(&p.manifest, verdict, json);
+            inspect::inspect(&p, verdict, json);
             Ok(())
         }),
         Command::Verify { artifact, trust } => verify(&artifact, &trust),

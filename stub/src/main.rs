@@ -1,14 +1,25 @@
 //! The installer at the head of every wheelsfx artifact: `./artifact -d DEST`.
 //!
-//! The install reads top to bottom as its steps, one module each:
-//! locate -> verify -> target -> stage -> unpack -> venv -> install -> wire -> commit.
+//! A deploy reads top to bottom as its steps, one module each:
+//! locate -> verify -> (what DEST holds: existing) -> target -> stage -> unpack -> venv ->
+//! install -> wire -> compile -> commit -> hooks -> activate -> prune.
 
+mod activate;
+mod background;
 mod commit;
 mod compile;
+mod dry_run;
 mod error;
+mod existing;
+mod hooks;
 mod install;
 mod locate;
+mod lock;
 mod progress;
+mod prune;
+mod release;
+mod report;
+mod rollback;
 mod run;
 mod stage;
 mod target;
@@ -19,8 +30,13 @@ mod verify;
 mod wire;
 
 use clap::Parser;
-use error::{Fail, Result};
-use install::Installer;
+use error::{Code, Fail, Result};
+use existing::Existing;
+use hooks::Hook;
+use install::{Installer, Planned};
+use lock::Lock;
+use release::State;
+use report::Report;
 use serde_json::{json, Value};
 use stage::Stage;
 use std::io::{Read, Write};
@@ -30,7 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wheelsfx_payload::inspect;
 use wheelsfx_payload::limits::Limits;
-use wheelsfx_payload::manifest::Manifest;
+use wheelsfx_payload::reader::Payload;
 use wheelsfx_payload::signature::Verdict;
 
 /// Installs this artifact's Python application into DEST: a virtualenv built with the
@@ -38,7 +54,8 @@ use wheelsfx_payload::signature::Verdict;
 #[derive(Parser, Debug)]
 #[command(name = "artifact", disable_version_flag = true, after_help = EXIT_CODES)]
 struct Cli {
-    /// Release directory to create (must not exist, unless --force)
+    /// Release directory to create. If it holds this artifact already, nothing is installed
+    /// (its hooks are finished if they failed); anything else is refused unless --force
     #[arg(short = 'd', long = "dest", value_name = "DEST")]
     dest: Option<PathBuf>,
     /// Interpreter for the venv: a path or a name on PATH [default: pythonX.Y for the
@@ -48,7 +65,9 @@ struct Cli {
     /// How to install the wheels
     #[arg(long, value_enum, default_value = "native")]
     installer: Installer,
-    /// Replace an existing DEST (atomically: the old release is swapped out whole)
+    /// Replace an existing DEST holding something else (atomically: the old release is swapped
+    /// out whole, keeping its environment.json, and deleted in the background); never the
+    /// release a symlink points at
     #[arg(long)]
     force: bool,
     /// If another run is installing into DEST, wait for it instead of failing
@@ -86,16 +105,45 @@ struct Cli {
     /// Print the app, its build and the stub's version
     #[arg(long)]
     version: bool,
+    /// After the install, run CMD (with /bin/sh, in DEST/<app>, the venv first on PATH);
+    /// repeatable. A failing hook leaves the release installed but not activated (exit 8)
+    #[arg(long = "run", value_name = "CMD", conflicts_with = "rollback")]
+    run: Vec<String>,
+    /// On a DEST that already holds this artifact, complete, run the hooks again
+    #[arg(long, conflicts_with = "rollback")]
+    rerun_hooks: bool,
+    /// Then point this symlink at DEST (relative, replaced atomically)
+    #[arg(long, value_name = "LINK")]
+    activate: Option<PathBuf>,
+    /// Then keep the N newest complete releases beside DEST (or beside LINK's release with
+    /// --rollback) and delete the older ones in the background; the one installed and any a
+    /// symlink points at are never deleted
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep: Option<u64>,
+    /// Point LINK back at the previous complete release. Needs no payload: after the artifact
+    /// is deleted, run DEST/.wheelsfx/wheelsfx --rollback LINK
+    #[arg(long, value_name = "LINK", conflicts_with_all = ["dest", "inspect", "list", "verify", "activate"])]
+    rollback: Option<PathBuf>,
+    /// With --rollback: go back to the release named NAME (a directory beside LINK's release)
+    #[arg(long, value_name = "NAME", requires = "rollback")]
+    to: Option<String>,
+    /// Show what would happen (install, hooks, activation, pruning), having verified the
+    /// artifact and chosen the interpreter; write nothing
+    #[arg(long, conflicts_with_all = ["inspect", "list", "verify"])]
+    dry_run: bool,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt, tampered or untrusted artifact, \
-4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run.";
+const EXIT_CODES: &str = "Exit codes: 0 ok (changed or not), 2 bad usage, 3 corrupt, tampered or untrusted \
+artifact, 4 no fitting interpreter, 5 install failed, 6 DEST holds something else (another artifact, \
+not a release, or --force onto the active release), 7 DEST is locked by another run, 8 a hook failed \
+(release installed, not activated), 9 activation, rollback or pruning failed.";
 
 /// Set while a release is being built and not yet committed: only then may a panic say that
 /// nothing was installed.
 static BUILDING: AtomicBool = AtomicBool::new(false);
 
 fn main() {
+    background::serve_if_asked();
     std::panic::set_hook(Box::new(|info| {
         let dest = if BUILDING.load(Ordering::SeqCst) {
             "; nothing was installed at DEST"
@@ -155,13 +203,17 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
         print_version();
         return Ok(None);
     }
+    // Before anything reads the payload: a release's own stub has none.
+    if let Some(link) = &cli.rollback {
+        return rollback::rollback(link, cli.to.as_deref(), cli.keep(), cli.dry_run).map(|r| cli.finish(&r));
+    }
     if !(cli.inspect || cli.list || cli.verify) {
         let Some(dest) = cli.dest.clone() else {
             return Err(Fail::usage(
-                "nothing to do: pass -d DEST to install (or --inspect, --list, --verify; see --help)",
+                "nothing to do: pass -d DEST to install (or --rollback LINK, --inspect, --list, --verify; see --help)",
             ));
         };
-        return install(&cli, &dest).map(Some);
+        return deploy(&cli, &dest).map(|r| cli.finish(&r));
     }
     // --inspect and --list show any artifact; --verify checks it as an install would.
     let trusted = if cli.verify {
@@ -171,7 +223,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
     };
     let (mut payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     if cli.inspect {
-        inspect::inspect(&payload.manifest, verdict, cli.json);
+        inspect::inspect(&payload, verdict, cli.json);
     } else if cli.list {
         inspect::list(&payload.manifest);
     } else {
@@ -192,6 +244,34 @@ impl Cli {
             max_unpacked: self.max_unpacked_size,
             max_ratio: self.max_ratio,
         }
+    }
+
+    fn keep(&self) -> Option<usize> {
+        self.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// The hooks of this deploy, in the order they run.
+    fn hooks(&self) -> Vec<Hook> {
+        self.run
+            .iter()
+            .map(|c| Hook {
+                command: c.clone(),
+                from: hooks::Source::Deploy,
+            })
+            .collect()
+    }
+
+    /// Says what a run did (a dry run on stdout: it is the answer), and returns its result.
+    fn finish(&self, report: &Report) -> Option<Value> {
+        if !self.json {
+            for line in report.lines() {
+                match report.dry_run {
+                    true => say_out(&inspect::escaped_lines(&format!("dry run: {line}"))),
+                    false => say_err(&format!("wheelsfx: {line}")),
+                }
+            }
+        }
+        Some(report.to_json())
     }
 }
 
@@ -220,6 +300,15 @@ struct Say {
 }
 
 impl Say {
+    fn new(quiet: bool) -> Say {
+        let now = Instant::now();
+        Say {
+            quiet,
+            start: now,
+            timings: Vec::new(),
+            last: now,
+        }
+    }
     fn step(&mut self, name: &'static str) {
         let now = Instant::now();
         self.timings.push((name, now.duration_since(self.last).as_millis()));
@@ -232,26 +321,125 @@ impl Say {
     }
 }
 
-fn install(cli: &Cli, dest: &Path) -> Result<Value> {
-    let now = Instant::now();
-    let mut say = Say {
-        quiet: cli.json,
-        start: now,
-        timings: Vec::new(),
-        last: now,
-    };
-    stage::check_dest(&stage::absolute_dest(dest)?, cli.force)?;
+/// A deploy, top to bottom: verify -> what DEST holds -> install and commit (when needed) ->
+/// hooks -> activate -> prune. DEST's lock is held throughout, and removed at the end.
+fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
+    let mut say = Say::new(cli.json);
+    let dest = stage::absolute(dest, "-d")?;
     let env_file = cli.env_file.as_deref().map(read_env_file).transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
-    let artifact = locate::artifact_path()?;
-    let (mut payload, verdict) = verify::open(&artifact, &cli.limits(), &trusted)?;
+    let (payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     say.step("verify");
+    let hooks = cli.hooks();
+    if cli.dry_run {
+        return dry_run::report(cli, &dest, &payload, &hooks);
+    }
+    stage::make_parent(&dest)?;
+    let _lock = Lock::acquire(&dest, cli.wait)?;
+    let parent = dest.parent().expect("an absolute path keeps a parent");
+    background::delete_leftovers(parent);
+    let live = activate::live(&dest, cli.activate.as_deref());
+    let existing = existing::judge(&dest, payload.artifact_digest(), cli.force, &live)?;
+    let run_hooks = hooks_due(&existing, &hooks, cli.rerun_hooks);
+    let mut report = match existing {
+        Existing::Absent | Existing::Replace => {
+            let state = if hooks.is_empty() {
+                State::Complete
+            } else {
+                State::HooksPending
+            };
+            let mut report = Report::new(install(cli, &dest, payload, verdict, env_file, state, &mut say)?, false);
+            report.did("installed");
+            report
+        }
+        Existing::Unchanged(r) | Existing::HooksToRun(r) => {
+            say.line(&format!(
+                "{} already holds this artifact ({})",
+                dest.display(),
+                r.describe()
+            ));
+            Report::new(r.0, false)
+        }
+    };
+    if run_hooks {
+        run_hooks_step(&dest, &mut report, &hooks)?;
+    }
+    if let Some(link) = &cli.activate {
+        report.activation(activate::activate(link, &dest)?);
+    }
+    if let Some(keep) = cli.keep() {
+        let live = activate::live_after(&dest, cli.activate.as_deref());
+        report.pruned(prune::prune(parent, keep, &live)?);
+    }
+    Ok(report)
+}
+
+/// Whether a deploy runs the hooks: after an install, when there are any; on this artifact
+/// with its hooks unfinished, always (none left means complete now); on this artifact
+/// complete, only with --rerun-hooks.
+fn hooks_due(existing: &Existing, hooks: &[Hook], rerun: bool) -> bool {
+    match existing {
+        Existing::Absent | Existing::Replace => !hooks.is_empty(),
+        Existing::HooksToRun(_) => true,
+        Existing::Unchanged(_) => rerun && !hooks.is_empty(),
+    }
+}
+
+/// Runs the hooks in the committed release and records them in its receipt, with the state
+/// they leave it in; a failing hook stops the deploy before activation (exit 8).
+fn run_hooks_step(dest: &Path, report: &mut Report, hooks: &[Hook]) -> Result<()> {
+    let app = report.receipt["app"].as_str().unwrap_or_default().to_string();
+    let records = hooks::run(dest, &app, hooks)?;
+    let failed = records.last().filter(|r| r.failed());
+    let state = if failed.is_some() {
+        State::HooksFailed
+    } else {
+        State::Complete
+    };
+    report.receipt["state"] = json!(state.as_str());
+    report.receipt["hooks"] = json!(records);
+    release::write_receipt(dest, &report.receipt)?;
+    report.did("hooks");
+    match failed {
+        None => Ok(()),
+        Some(r) => Err(Fail::new(
+            Code::HookFailed,
+            format!(
+                "hook {} of {} ({}) exited with {}; {} is installed but was not activated; fix the cause and run the same artifact again to re-run the hooks",
+                records.len(),
+                hooks.len(),
+                r.command,
+                r.exit_code.map_or("a signal".into(), |c| format!("status {c}")),
+                dest.display()
+            ),
+        )),
+    }
+}
+
+/// The interpreter for the venv and every wheel's plan: all checked before anything is
+/// written (and all a --dry-run checks).
+fn choose(cli: &Cli, payload: &Payload) -> Result<(target::Target, Vec<Planned>)> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
-    let planned = install::plan(&payload, &target.all_wheels(), &cli.limits(), hash_files)?;
+    let planned = install::plan(payload, &target.all_wheels(), &cli.limits(), hash_files)?;
+    Ok((target, planned))
+}
+
+/// Builds the release in staging and commits it as DEST (with DEST's lock held); returns
+/// its receipt.
+fn install(
+    cli: &Cli,
+    dest: &Path,
+    mut payload: Payload,
+    verdict: Verdict,
+    env_file: Option<(Vec<u8>, u32)>,
+    state: State,
+    say: &mut Say,
+) -> Result<Value> {
+    let (target, planned) = choose(cli, &payload)?;
     say.step("target");
     BUILDING.store(true, Ordering::SeqCst);
-    let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;
+    let mut stage = Stage::prepare(dest)?;
     let app = payload.manifest.app.name.clone();
     say.line(&format!(
         "installing {app} ({} wheels; signature: {}) into {} with {}",
@@ -302,8 +490,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         say.step("compile");
     }
     progress.done();
-    let receipt = receipt(cli, &stage, &payload.manifest, verdict, &target, &say);
-    commit::commit(&mut stage, &payload.manifest, &receipt)?;
+    let receipt = receipt(cli, &stage, &payload, verdict, &target, state, say);
+    commit::commit(&mut stage, &payload, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);
     say.line(&format!(
         "installed {app} into {} in {:.1} s",
@@ -313,7 +501,16 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     Ok(receipt)
 }
 
-fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &target::Target, say: &Say) -> Value {
+fn receipt(
+    cli: &Cli,
+    stage: &Stage,
+    payload: &Payload,
+    signature: Verdict,
+    t: &target::Target,
+    state: State,
+    say: &Say,
+) -> Value {
+    let m = &payload.manifest;
     let installed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -324,18 +521,13 @@ fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &targe
         "build_id": m.app.build_id,
         "dest": stage.dest,
         "digest": m.digest,
+        "artifact_digest": payload.artifact_digest(),
+        "state": state.as_str(),
         "signature": signature.to_json(),
         "installer": cli.installer,
         "compiled": !cli.no_compile,
         "installed_at": installed_at,
-        "python": {
-            "path": t.python.invoked,
-            "executable": t.python.executable,
-            "version": t.python.version,
-            "implementation": t.python.implementation,
-            "cache_tag": t.python.cache_tag,
-            "pyc_magic": t.python.magic,
-        },
+        "python": t.python.to_json(),
         "wheels": t.wheels.iter().chain(&t.bootstrap).map(|w| &w.file).collect::<Vec<_>>(),
         "timings_ms": say.timings.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "wheelsfx": env!("CARGO_PKG_VERSION"),
