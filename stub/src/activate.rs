@@ -28,11 +28,12 @@ impl Activation {
 }
 
 /// What activating `release` through `link` would do, without doing it: LINK must be
-/// absent or a symlink, in a directory that exists.
+/// absent or a symlink, in a directory that exists (or that a deploy creates: one above
+/// the release, in a --dry-run).
 pub fn preview(link: &Path, release: &Path) -> Result<Activation> {
     let link = absolute(link, "LINK")?;
     let dir = link.parent().expect("an absolute path with a file name has a parent");
-    if !dir.is_dir() {
+    if !dir.is_dir() && !release.starts_with(dir) {
         return Err(Fail::activation(format!(
             "cannot create {}: its directory {} does not exist; create it, or name another LINK",
             link.display(),

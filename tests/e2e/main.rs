@@ -17,6 +17,7 @@ mod hostile;
 mod packing;
 mod parity;
 mod refusals;
+mod releases;
 mod robust;
 mod signing;
 
