@@ -63,40 +63,52 @@ impl Report {
     /// One line per action (an install and hooks already said so as they ran), or that
     /// nothing changed.
     pub fn lines(&self) -> Vec<String> {
-        let would = if self.dry_run { "would " } else { "" };
-        let mut out: Vec<String> = self.actions.iter().filter_map(|a| self.line(a, would)).collect();
+        let mut out: Vec<String> = self.actions.iter().filter_map(|a| self.line(a)).collect();
         if let Some(a) = self.activated.as_ref().filter(|a| !a.changed()) {
             out.push(format!("{} already points at {}", a.link.display(), a.target.display()));
         }
         if self.actions.is_empty() {
-            out.push(format!(
-                "nothing {}changed",
-                if self.dry_run { "would be " } else { "" }
-            ));
+            out.push(
+                if self.dry_run {
+                    "nothing would change"
+                } else {
+                    "nothing changed"
+                }
+                .into(),
+            );
         }
         out
     }
 
-    fn line(&self, action: &str, would: &str) -> Option<String> {
-        match action {
-            "installed" if self.dry_run => Some(format!(
+    fn line(&self, action: &str) -> Option<String> {
+        let pruned = || {
+            let names: Vec<String> = self.pruned.iter().map(|p| p.display().to_string()).collect();
+            names.join(", ")
+        };
+        match (action, self.dry_run) {
+            ("installed", true) => Some(format!(
                 "would install into {}",
                 self.receipt["dest"].as_str().unwrap_or("DEST")
             )),
-            "hooks" if self.dry_run => Some("would run the hooks".into()),
-            "activated" => self.activated.as_ref().map(|a| {
+            ("hooks", true) => Some("would run the hooks".into()),
+            ("activated", dry_run) => self.activated.as_ref().map(|a| {
                 let was = a.previous.as_ref().map(|p| p.display().to_string());
-                format!(
-                    "{would}point {} at {} (it pointed at {})",
-                    a.link.display(),
-                    a.target.display(),
-                    was.as_deref().unwrap_or("nothing")
-                )
+                let was = was.as_deref().unwrap_or("nothing");
+                match dry_run {
+                    true => format!(
+                        "would point {} at {} (it points at {was})",
+                        a.link.display(),
+                        a.target.display()
+                    ),
+                    false => format!(
+                        "{} now points at {} (it pointed at {was})",
+                        a.link.display(),
+                        a.target.display()
+                    ),
+                }
             }),
-            "pruned" => {
-                let names: Vec<String> = self.pruned.iter().map(|p| p.display().to_string()).collect();
-                Some(format!("{would}prune {} (deleted in the background)", names.join(", ")))
-            }
+            ("pruned", true) => Some(format!("would prune {}", pruned())),
+            ("pruned", false) => Some(format!("pruned {} (deleted in the background)", pruned())),
             _ => None,
         }
     }
