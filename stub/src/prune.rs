@@ -31,11 +31,11 @@ pub fn plan(dir: &Path, keep: usize, live: &[PathBuf], new: Option<&Path>) -> Ve
 /// Removes what [`plan`] names: each renamed away under its lock (a release another run is
 /// working on is left alone), then deleted by a detached child. Returns the releases removed.
 pub fn prune(dir: &Path, keep: usize, live: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    background::delete_leftovers(dir);
     let mut pruned = Vec::new();
     let mut retired = Vec::new();
     for release in plan(dir, keep, live, None) {
-        let Some(_lock) = Lock::try_acquire(&release, false)? else {
+        // Held by another run, or a lock file we cannot take (a planted one): not ours to touch.
+        let Ok(Some(_lock)) = Lock::try_acquire(&release, false) else {
             continue;
         };
         let to = background::retire(&release).map_err(|e| {

@@ -4,6 +4,7 @@
 //! (`DEST/.wheelsfx/wheelsfx`) does it after the artifact is deleted.
 
 use crate::activate;
+use crate::background;
 use crate::error::{Fail, Result};
 use crate::prune;
 use crate::release::{complete_releases, Release};
@@ -16,6 +17,9 @@ pub fn rollback(link: &Path, to: Option<&str>, keep: Option<usize>, dry_run: boo
     let link = absolute(link, "--rollback")?;
     let current = current(&link)?;
     let dir = current.parent().expect("a release path has a parent");
+    if !dry_run {
+        background::delete_leftovers(dir);
+    }
     let releases = complete_releases(dir);
     let chosen = match to {
         Some(name) => named(&releases, dir, name)?,
