@@ -5,24 +5,31 @@
 
 use crate::activate;
 use crate::error::Result;
-use crate::existing::{self, Existing};
+use crate::existing::Existing;
 use crate::hooks::Hook;
 use crate::prune;
 use crate::report::Report;
+use crate::target::Target;
 use crate::Cli;
 use serde_json::json;
 use std::path::Path;
 use wheelsfx_payload::reader::Payload;
 
-pub fn report(cli: &Cli, dest: &Path, payload: &Payload, hooks: &[Hook]) -> Result<Report> {
-    let live = activate::live(dest, cli.activate.as_deref());
-    let existing = existing::judge(dest, payload.artifact_digest(), cli.force, &live)?;
+/// The report of a deploy that `existing` judged and that would install with `target`
+/// (None: it installs nothing).
+pub fn report(
+    cli: &Cli,
+    dest: &Path,
+    payload: &Payload,
+    existing: Existing,
+    target: Option<Target>,
+    hooks: &[Hook],
+) -> Result<Report> {
     let run_hooks = crate::hooks_due(&existing, hooks, cli.rerun_hooks);
-    let installs = matches!(existing, Existing::Absent | Existing::Replace);
+    let installs = existing.installs();
     let mut report = match existing {
         Existing::Unchanged(r) | Existing::HooksToRun(r) => Report::new(r.0, true),
         Existing::Absent | Existing::Replace => {
-            let (target, _) = crate::choose(cli, payload)?;
             let m = &payload.manifest;
             let mut report = Report::new(
                 json!({
@@ -32,7 +39,7 @@ pub fn report(cli: &Cli, dest: &Path, payload: &Payload, hooks: &[Hook]) -> Resu
                     "dest": dest,
                     "digest": m.digest,
                     "artifact_digest": payload.artifact_digest(),
-                    "python": target.python.to_json(),
+                    "python": target.map(|t| t.python.to_json()),
                 }),
                 true,
             );

@@ -19,6 +19,13 @@ pub enum Existing {
     HooksToRun(Receipt),
 }
 
+impl Existing {
+    /// Whether the deploy installs a release.
+    pub fn installs(&self) -> bool {
+        matches!(self, Existing::Absent | Existing::Replace)
+    }
+}
+
 /// Judges DEST against the artifact whose digest is `digest`. `live` are the releases links
 /// point at (canonical), which --force must not replace.
 pub fn judge(dest: &Path, digest: &str, force: bool, live: &[PathBuf]) -> Result<Existing> {

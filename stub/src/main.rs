@@ -1,8 +1,8 @@
 //! The installer at the head of every wheelsfx artifact: `./artifact -d DEST`.
 //!
 //! A deploy reads top to bottom as its steps, one module each:
-//! locate -> verify -> (what DEST holds: existing) -> target -> stage -> unpack -> venv ->
-//! install -> wire -> compile -> commit -> hooks -> activate -> prune.
+//! locate -> verify -> existing (what DEST holds) -> target -> lock -> stage -> unpack -> venv
+//! -> install -> wire -> compile -> commit -> hooks -> activate -> prune.
 
 mod activate;
 mod background;
@@ -321,8 +321,9 @@ impl Say {
     }
 }
 
-/// A deploy, top to bottom: verify -> what DEST holds -> install and commit (when needed) ->
-/// hooks -> activate -> prune. DEST's lock is held throughout, and removed at the end.
+/// A deploy, top to bottom: verify -> what DEST holds -> (interpreter and plan) -> lock ->
+/// install and commit (when needed) -> hooks -> activate -> prune. Every refusal that needs no
+/// writing comes before anything is written; DEST's lock is then held to the end and removed.
 fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     let mut say = Say::new(cli.json);
     let dest = stage::absolute(dest, "-d")?;
@@ -331,24 +332,37 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     let (payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     say.step("verify");
     let hooks = cli.hooks();
+    let judge = || {
+        existing::judge(
+            &dest,
+            payload.artifact_digest(),
+            cli.force,
+            &activate::live(&dest, cli.activate.as_deref()),
+        )
+    };
+    let existing = judge()?;
+    let planned = existing.installs().then(|| choose(cli, &payload)).transpose()?;
+    say.step("target");
     if cli.dry_run {
-        return dry_run::report(cli, &dest, &payload, &hooks);
+        return dry_run::report(cli, &dest, &payload, existing, planned.map(|p| p.0), &hooks);
     }
     stage::make_parent(&dest)?;
     let _lock = Lock::acquire(&dest, cli.wait)?;
     let parent = dest.parent().expect("an absolute path keeps a parent");
     background::delete_leftovers(parent);
-    let live = activate::live(&dest, cli.activate.as_deref());
-    let existing = existing::judge(&dest, payload.artifact_digest(), cli.force, &live)?;
+    // Judged again under the lock: another run may have installed DEST meanwhile.
+    let existing = judge()?;
     let run_hooks = hooks_due(&existing, &hooks, cli.rerun_hooks);
     let mut report = match existing {
         Existing::Absent | Existing::Replace => {
+            let planned = planned.map_or_else(|| choose(cli, &payload), Ok)?;
             let state = if hooks.is_empty() {
                 State::Complete
             } else {
                 State::HooksPending
             };
-            let mut report = Report::new(install(cli, &dest, payload, verdict, env_file, state, &mut say)?, false);
+            let receipt = install(cli, &dest, payload, verdict, planned, env_file, state, &mut say)?;
+            let mut report = Report::new(receipt, false);
             report.did("installed");
             report
         }
@@ -427,17 +441,18 @@ fn choose(cli: &Cli, payload: &Payload) -> Result<(target::Target, Vec<Planned>)
 
 /// Builds the release in staging and commits it as DEST (with DEST's lock held); returns
 /// its receipt.
+// Its inputs are what deploy decided before taking the lock, passed on as they are.
+#[allow(clippy::too_many_arguments)]
 fn install(
     cli: &Cli,
     dest: &Path,
     mut payload: Payload,
     verdict: Verdict,
+    (target, planned): (target::Target, Vec<Planned>),
     env_file: Option<(Vec<u8>, u32)>,
     state: State,
     say: &mut Say,
 ) -> Result<Value> {
-    let (target, planned) = choose(cli, &payload)?;
-    say.step("target");
     BUILDING.store(true, Ordering::SeqCst);
     let mut stage = Stage::prepare(dest)?;
     let app = payload.manifest.app.name.clone();
