@@ -61,7 +61,9 @@ pub fn run(dest: &Path, app: &str, hooks: &[Hook]) -> Result<Vec<HookRecord>> {
 
 fn run_one(dest: &Path, app: &str, hook: &Hook, n: usize) -> Result<HookRecord> {
     let start = Instant::now();
-    let (read, write) = nix::unistd::pipe()
+    // Close-on-exec: the child gets the write end as its stdout and stderr only, and nothing
+    // it starts inherits the pipe by accident.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(std::io::Error::from)
         .ctx(|| "cannot make a pipe for a hook".into())?;
     let mut cmd = Command::new("/bin/sh");
