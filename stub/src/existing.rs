@@ -1,6 +1,7 @@
-//! What DEST already holds, and what a deploy does about it (with DEST's lock held): this
-//! artifact again is not an error (nothing to do, or its hooks to finish), anything else is
-//! refused unless --force, and --force never replaces the live release.
+//! What DEST already holds, and what a deploy does about it (judged before anything is
+//! written, and again under DEST's lock): this artifact again is not an error (nothing to do,
+//! or its hooks to finish), anything else is refused unless --force, and --force never
+//! replaces the live release.
 
 use crate::activate::is_live;
 use crate::error::{Code, Fail, Result};
