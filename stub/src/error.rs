@@ -12,6 +12,8 @@ pub enum Code {
     NoInterpreter = 4,
     InstallFailed = 5,
     DestExists = 6,
+    /// The release is installed, but a hook (or the --strict-env check before them) failed.
+    HookFailed = 8,
 }
 
 #[derive(Debug)]

@@ -1,15 +1,20 @@
 //! The installer at the head of every wheelsfx artifact: `./artifact -d DEST`.
 //!
 //! The install reads top to bottom as its steps, one module each:
-//! locate -> verify -> target -> stage -> unpack -> venv -> install -> wire -> commit.
+//! locate -> verify -> target -> stage -> unpack -> venv -> install -> wire (+ shared links,
+//! env file) -> compile (+ app tree) -> commit -> hooks.
 
 mod commit;
 mod compile;
+mod envfile;
 mod error;
+mod hooks;
 mod install;
 mod locate;
 mod progress;
+mod release;
 mod run;
+mod shared;
 mod stage;
 mod target;
 mod trust;
@@ -23,8 +28,7 @@ use error::{Fail, Result};
 use install::Installer;
 use serde_json::{json, Value};
 use stage::Stage;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -57,9 +61,37 @@ struct Cli {
     /// Do not byte-compile the installed Python files
     #[arg(long)]
     no_compile: bool,
-    /// Copy this flat JSON object of strings to DEST/environment.json
+    /// Copy this flat JSON object of strings to DEST/environment.json (with its mode)
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// DEST/environment.json's mode instead of the --env-file's own (octal, e.g. 0640)
+    #[arg(long, value_name = "OCTAL", requires = "env_file", value_parser = envfile::parse_mode)]
+    env_mode: Option<u32>,
+    /// DEST/environment.json's group (a name or a gid), e.g. the web server's
+    #[arg(long, value_name = "GROUP", requires = "env_file")]
+    env_group: Option<String>,
+    /// Before the hooks, DEST/environment.json must exist and be valid, else they fail (exit 8);
+    /// the hooks get WHEELSFX_STRICT_ENV=1, which makes the venv's Python refuse to start
+    /// without it
+    #[arg(long)]
+    strict_env: bool,
+    /// After the install, run this shell command in DEST/<app> (after the artifact's own
+    /// post-install hooks), with DEST/venv/bin first on PATH and environment.json loaded;
+    /// repeatable, in order
+    #[arg(long = "run", value_name = "CMD")]
+    run: Vec<String>,
+    /// Run no hooks (neither the artifact's nor --run's)
+    #[arg(long, conflicts_with = "run")]
+    no_hooks: bool,
+    /// The shared directory for shared paths [default: DEST/../../shared when DEST is in a
+    /// releases/ folder]
+    #[arg(long, value_name = "DIR")]
+    shared: Option<PathBuf>,
+    /// Make PATH in the release (e.g. environment.json, media/) a relative symlink to
+    /// SHARED/PATH (besides the artifact's own shared paths); a trailing / marks a directory,
+    /// made in SHARED when missing; repeatable
+    #[arg(long, value_name = "PATH")]
+    link_shared: Vec<String>,
     /// Refuse an artifact that would unpack to more than this many bytes (zip-bomb guard)
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_unpacked)]
     max_unpacked_size: u64,
@@ -89,7 +121,8 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt, tampered or untrusted artifact, \
-4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run.";
+4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run, \
+8 a hook failed (the release is installed, not activated).";
 
 /// Set while a release is being built and not yet committed: only then may a panic say that
 /// nothing was installed.
@@ -241,11 +274,19 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         last: now,
     };
     stage::check_dest(&stage::absolute_dest(dest)?, cli.force)?;
-    let env_file = cli.env_file.as_deref().map(read_env_file).transpose()?;
+    let env_file = cli
+        .env_file
+        .as_deref()
+        .map(|f| envfile::prepare(f, cli.env_mode, cli.env_group.as_deref()))
+        .transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
     let artifact = locate::artifact_path()?;
     let (mut payload, verdict) = verify::open(&artifact, &cli.limits(), &trusted)?;
     say.step("verify");
+    let m = &payload.manifest;
+    let hooks = hooks::Hooks::new(&m.post_install, &cli.run, cli.no_hooks, cli.strict_env, cli.json)?;
+    let abs_dest = stage::absolute_dest(dest)?;
+    let links = shared::plan(&abs_dest, cli.shared.as_deref(), &cli.link_shared, &m.link_shared, env_file.is_some())?;
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
     let planned = install::plan(&payload, &target.all_wheels(), &cli.limits(), hash_files)?;
@@ -267,10 +308,13 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let progress = progress::Progress::new(cli.json);
     // Compile workers start now, so bytecode is compiled while the native install writes.
     let python = stage.path("venv/bin/python");
-    let compiler = match (&target.python.cache_tag, cli.installer, cli.no_compile) {
-        (Some(_), Installer::Native, false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
+    let compiler = match (&target.python.cache_tag, cli.no_compile) {
+        (Some(_), false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
         _ => None,
     };
+    if let Some(c) = &compiler {
+        c.compile_app(&stage, &payload.manifest);
+    }
     let installed = match cli.installer {
         Installer::Native => Some(install::native::install(
             &payload,
@@ -291,18 +335,23 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     };
     say.step("install");
     wire::wire(&stage, &layout, &app)?;
-    if let Some((text, mode)) = env_file {
-        stage::write_new(&stage.path("environment.json"), &text, mode)?;
+    if let Some(env) = &env_file {
+        envfile::place(&stage, env)?;
     }
     say.step("wire");
-    // pip compiles as it installs; after the native installer, wait for the workers.
-    if let (Some(c), Some(installed), Some(tag)) = (compiler, &installed, &target.python.cache_tag) {
+    // Wait for the workers (pip compiles what it installs itself; they did the app tree).
+    if let (Some(c), Some(tag)) = (compiler, &target.python.cache_tag) {
         progress.wait("byte-compiling");
-        c.finish(&stage.path(&layout.site_packages), tag, installed)?;
+        c.finish(&stage.path(&layout.site_packages), tag, installed.as_deref().unwrap_or(&[]))?;
         say.step("compile");
     }
     progress.done();
-    let receipt = receipt(cli, &stage, &payload.manifest, verdict, &target, &say);
+    // After compiling: no worker may write a pyc through a link into the shared directory.
+    if let Some(links) = &links {
+        shared::link(&stage, links)?;
+    }
+    let mut receipt = receipt(cli, &stage, &payload.manifest, verdict, &target, &say);
+    hooks.at_commit(&mut receipt);
     commit::commit(&mut stage, &payload.manifest, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);
     say.line(&format!(
@@ -310,7 +359,7 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
         stage.dest.display(),
         say.start.elapsed().as_secs_f64()
     ));
-    Ok(receipt)
+    hooks.run_in(&stage.dest, &app, receipt)
 }
 
 fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &target::Target, say: &Say) -> Value {
@@ -340,39 +389,4 @@ fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &targe
         "timings_ms": say.timings.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "wheelsfx": env!("CARGO_PKG_VERSION"),
     })
-}
-
-/// The most `--env-file` may hold: an environment is a few KiB; more is a mistake.
-const ENV_FILE_MAX: u64 = 1 << 20;
-
-/// `--env-file` must be what loadenv accepts (a flat JSON object of strings), checked before
-/// anything is written. Only a regular file of at most 1 MiB is read (a FIFO would hang us,
-/// /dev/zero fill memory); opened non-blocking so a FIFO is refused, not waited on. Returns
-/// the text and the file's mode, which `environment.json` keeps (a 0600 secret stays 0600).
-fn read_env_file(path: &Path) -> Result<(Vec<u8>, u32)> {
-    let bad = |why: String| Fail::usage(format!("--env-file {}: {why}", path.display()));
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| bad(format!("cannot open it ({e})")))?;
-    let meta = file.metadata().map_err(|e| bad(format!("cannot read it ({e})")))?;
-    if !meta.is_file() {
-        return Err(bad("it is not a regular file; pass a JSON file".into()));
-    }
-    if meta.len() > ENV_FILE_MAX {
-        return Err(bad(format!(
-            "it is {} bytes, over the 1 MiB limit; pass the environment as a small JSON object",
-            meta.len()
-        )));
-    }
-    let mut text = Vec::new();
-    file.take(ENV_FILE_MAX + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| bad(format!("cannot read it ({e})")))?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| bad(format!("it is not valid JSON ({e})")))?;
-    if !value.as_object().is_some_and(|o| o.values().all(Value::is_string)) {
-        return Err(bad("it must be a flat JSON object whose values are all strings".into()));
-    }
-    Ok((text, meta.permissions().mode() & 0o777))
 }
