@@ -164,9 +164,12 @@ fn usage_error(e: clap::Error) -> Fail {
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit();
     }
+    // The first paragraph: clap names the missing arguments on the lines after its first.
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-    Fail::usage(format!("{first}; see --help"))
+    let first: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let first = first.join(" ");
+    let first = first.trim_start_matches("error: ");
+    Fail::usage(format!("{}; see --help", if first.is_empty() { "bad usage" } else { first }))
 }
 
 /// One line on stdout. A closed or failing stdout is ignored: the outcome (the exit code)
