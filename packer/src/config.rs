@@ -14,9 +14,9 @@
 
 use crate::BuildArgs;
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 use wheelsfx_payload::layout::check_link_paths;
 use wheelsfx_payload::names::check_command;
-use std::path::{Path, PathBuf};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -101,8 +101,9 @@ fn check_deploy_steps(args: &BuildArgs) -> Result<(), String> {
     for cmd in &args.post_install {
         check_command(cmd).map_err(|why| format!("--post-install (or post-install in [tool.wheelsfx]): {why}"))?;
     }
-    check_link_paths(&args.link_shared)
-        .map_err(|why| format!("--link-shared (or link-shared in [tool.wheelsfx]): {why}; name a path inside the release"))
+    check_link_paths(&args.link_shared).map_err(|why| {
+        format!("--link-shared (or link-shared in [tool.wheelsfx]): {why}; name a path inside the release")
+    })
 }
 
 fn read(path: &Path) -> Result<Config, String> {

@@ -77,7 +77,12 @@ impl Hooks {
         for cmd in run {
             check_command(cmd).map_err(|why| Fail::usage(format!("--run: {why}")))?;
         }
-        let hook = |from| move |command: &String| Hook { command: command.clone(), from };
+        let hook = |from| {
+            move |command: &String| Hook {
+                command: command.clone(),
+                from,
+            }
+        };
         let hooks = declared
             .iter()
             .map(hook(Origin::Build))
@@ -165,7 +170,10 @@ pub fn run(dest: &Path, app: &str, hooks: &[Hook], strict_env: bool, quiet: bool
             Ok((status, _)) => format!("exited with status {}", exit_code(status)),
             Err(e) => format!("could not be started ({e})"),
         };
-        return (records, Err(not_activated(dest, &format!("{label} {why}"), "fix the cause")));
+        return (
+            records,
+            Err(not_activated(dest, &format!("{label} {why}"), "fix the cause")),
+        );
     }
     (records, Ok(()))
 }
@@ -197,7 +205,10 @@ fn environment(dest: &Path, strict: bool) -> Result<Vec<(OsString, Option<OsStri
                 ))
             }
             Err(why) => {
-                say_err(&format!("wheelsfx: warning: the hooks run without {}: {why}", path.display()));
+                say_err(&format!(
+                    "wheelsfx: warning: the hooks run without {}: {why}",
+                    path.display()
+                ));
                 Vec::new()
             }
         }
@@ -212,7 +223,8 @@ fn environment(dest: &Path, strict: bool) -> Result<Vec<(OsString, Option<OsStri
     let mut path_var = dest.join("venv/bin").into_os_string();
     path_var.push(":");
     path_var.push(base_path);
-    let mut env: Vec<(OsString, Option<OsString>)> = vars.into_iter().map(|(k, v)| (k.into(), Some(v.into()))).collect();
+    let mut env: Vec<(OsString, Option<OsString>)> =
+        vars.into_iter().map(|(k, v)| (k.into(), Some(v.into()))).collect();
     env.extend([
         ("PATH".into(), Some(path_var)),
         ("VIRTUAL_ENV".into(), Some(dest.join("venv").into())),

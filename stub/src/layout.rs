@@ -158,12 +158,28 @@ mod tests {
         for good in ["environment.json", "media/", "mysite/media", "static.in/0/"] {
             assert!(check_link_path(good).is_ok(), "{good}");
         }
-        for bad in ["", "/", "/etc/x", "../x", "a/../../x", "media//", "venv", "venv/lib", ".wheelsfx/receipt.json", "a\nb"] {
+        for bad in [
+            "",
+            "/",
+            "/etc/x",
+            "../x",
+            "a/../../x",
+            "media//",
+            "venv",
+            "venv/lib",
+            ".wheelsfx/receipt.json",
+            "a\nb",
+        ] {
             assert!(check_link_path(bad).is_err(), "{bad:?}");
         }
         let list = |v: &[&str]| check_link_paths(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert!(list(&["media/", "mediax", "environment.json"]).is_ok());
-        for bad in [&["media/", "media"][..], &["media/", "media/x"], &["a/b", "a"], &["x", "x"]] {
+        for bad in [
+            &["media/", "media"][..],
+            &["media/", "media/x"],
+            &["a/b", "a"],
+            &["x", "x"],
+        ] {
             assert!(list(bad).is_err(), "{bad:?}");
         }
     }

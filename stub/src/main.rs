@@ -169,7 +169,10 @@ fn usage_error(e: clap::Error) -> Fail {
     let first: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
     let first = first.join(" ");
     let first = first.trim_start_matches("error: ");
-    Fail::usage(format!("{}; see --help", if first.is_empty() { "bad usage" } else { first }))
+    Fail::usage(format!(
+        "{}; see --help",
+        if first.is_empty() { "bad usage" } else { first }
+    ))
 }
 
 /// One line on stdout. A closed or failing stdout is ignored: the outcome (the exit code)
@@ -289,7 +292,13 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let m = &payload.manifest;
     let hooks = hooks::Hooks::new(&m.post_install, &cli.run, cli.no_hooks, cli.strict_env, cli.json)?;
     let abs_dest = stage::absolute_dest(dest)?;
-    let links = shared::plan(&abs_dest, cli.shared.as_deref(), &cli.link_shared, &m.link_shared, env_file.is_some())?;
+    let links = shared::plan(
+        &abs_dest,
+        cli.shared.as_deref(),
+        &cli.link_shared,
+        &m.link_shared,
+        env_file.is_some(),
+    )?;
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
     let planned = install::plan(&payload, &target.all_wheels(), &cli.limits(), hash_files)?;
@@ -345,7 +354,11 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     // Wait for the workers (pip compiles what it installs itself; they did the app tree).
     if let (Some(c), Some(tag)) = (compiler, &target.python.cache_tag) {
         progress.wait("byte-compiling");
-        c.finish(&stage.path(&layout.site_packages), tag, installed.as_deref().unwrap_or(&[]))?;
+        c.finish(
+            &stage.path(&layout.site_packages),
+            tag,
+            installed.as_deref().unwrap_or(&[]),
+        )?;
         say.step("compile");
     }
     progress.done();

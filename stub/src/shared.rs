@@ -99,8 +99,13 @@ pub fn link(stage: &Stage, links: &Links) -> Result<()> {
         let dir = rel.parent().unwrap_or(Path::new(""));
         fs::create_dir_all(stage.path(dir)).ctx(|| format!("cannot create {} in the release", dir.display()))?;
         let target = relative(&home.join(dir), &shared.join(rel));
-        std::os::unix::fs::symlink(&target, &at)
-            .ctx(|| format!("cannot link {} to {}", stage.final_path(rel).display(), target.display()))?;
+        std::os::unix::fs::symlink(&target, &at).ctx(|| {
+            format!(
+                "cannot link {} to {}",
+                stage.final_path(rel).display(),
+                target.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -135,7 +140,10 @@ mod tests {
     #[test]
     fn relative_paths() {
         let r = |a: &str, b: &str| relative(Path::new(a), Path::new(b));
-        assert_eq!(r("/srv/site/releases/42", "/srv/site/shared/media"), Path::new("../../shared/media"));
+        assert_eq!(
+            r("/srv/site/releases/42", "/srv/site/shared/media"),
+            Path::new("../../shared/media")
+        );
         assert_eq!(
             r("/srv/site/releases/42/mysite", "/srv/site/shared/mysite/media"),
             Path::new("../../../shared/mysite/media")

