@@ -156,18 +156,23 @@ pub fn run(dest: &Path, app: &str, hooks: &[Hook], strict_env: bool, quiet: bool
         if strict_env {
             cmd.env("WHEELSFX_STRICT_ENV", "1");
         }
-        let started = Instant::now();
         let ran = run_one(cmd, &format!("[hook {}] ", i + 1));
-        records[i] = HookRecord {
-            duration_ms: started.elapsed().as_millis() as u64,
-            exit_code: ran.as_ref().ok().map(|(status, _)| exit_code(*status)),
-            output: ran.as_ref().map(|(_, out)| out.clone()).unwrap_or_default(),
-            skipped: false,
-            ..HookRecord::skipped(hook)
+        records[i] = match &ran {
+            Ok(r) => HookRecord {
+                exit_code: Some(exit_code(r.status)),
+                duration_ms: r.duration.as_millis() as u64,
+                output: r.output.clone(),
+                skipped: false,
+                ..HookRecord::skipped(hook)
+            },
+            Err(_) => HookRecord {
+                skipped: false,
+                ..HookRecord::skipped(hook)
+            },
         };
         let why = match ran {
-            Ok((status, _)) if status.success() => continue,
-            Ok((status, _)) => format!("exited with status {}", exit_code(status)),
+            Ok(r) if r.status.success() => continue,
+            Ok(r) => format!("exited with status {}", exit_code(r.status)),
             Err(e) => format!("could not be started ({e})"),
         };
         return (
@@ -242,10 +247,19 @@ const LINE_MAX: u64 = 16 << 10;
 /// background may hold the pipe open for ever, and must not hang the deploy.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
+/// How a hook ended.
+struct Ran {
+    status: ExitStatus,
+    /// Until it exited (not until its output ended).
+    duration: Duration,
+    /// The last [`OUTPUT_KEPT`] bytes of it.
+    output: String,
+}
+
 /// Runs `cmd` (stdin /dev/null; stdout and stderr one pipe, so lines keep their order),
-/// showing each line on our stderr behind `prefix`. Returns its status and the end of its
-/// output.
-fn run_one(mut cmd: Command, prefix: &str) -> std::io::Result<(ExitStatus, String)> {
+/// showing each line on our stderr behind `prefix`.
+fn run_one(mut cmd: Command, prefix: &str) -> std::io::Result<Ran> {
+    let started = Instant::now();
     let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(writer.try_clone()?))
@@ -263,12 +277,17 @@ fn run_one(mut cmd: Command, prefix: &str) -> std::io::Result<(ExitStatus, Strin
         });
     }
     let status = child.wait()?;
+    let duration = started.elapsed();
     let _ = done_rx.recv_timeout(OUTPUT_GRACE);
-    let kept = tail
+    let output = tail
         .lock()
         .map(|t| String::from_utf8_lossy(&t[t.len().saturating_sub(OUTPUT_KEPT)..]).into_owned())
         .unwrap_or_default();
-    Ok((status, kept))
+    Ok(Ran {
+        status,
+        duration,
+        output,
+    })
 }
 
 /// Copies the hook's output to our stderr line by line, keeping the last [`OUTPUT_KEPT`] bytes.
