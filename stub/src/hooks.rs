@@ -51,6 +51,20 @@ pub struct HookRecord {
 }
 
 impl HookRecord {
+    /// A hook that ran, or could not be started (no exit code).
+    fn ran(hook: &Hook, ran: &std::io::Result<Ran>) -> HookRecord {
+        let mut record = HookRecord {
+            skipped: false,
+            ..HookRecord::skipped(hook)
+        };
+        if let Ok(ran) = ran {
+            record.exit_code = Some(exit_code(ran.status));
+            record.duration_ms = ran.duration.as_millis() as u64;
+            record.output = ran.output.clone();
+        }
+        record
+    }
+
     fn skipped(hook: &Hook) -> HookRecord {
         HookRecord {
             command: hook.command.clone(),
@@ -145,31 +159,8 @@ pub fn run(dest: &Path, app: &str, hooks: &[Hook], strict_env: bool, quiet: bool
         if !quiet {
             say_err(&format!("wheelsfx: running {label}"));
         }
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(&hook.command).current_dir(&cwd);
-        for (key, value) in &env {
-            match value {
-                Some(v) => cmd.env(key, v),
-                None => cmd.env_remove(key),
-            };
-        }
-        if strict_env {
-            cmd.env("WHEELSFX_STRICT_ENV", "1");
-        }
-        let ran = run_one(cmd, &format!("[hook {}] ", i + 1));
-        records[i] = match &ran {
-            Ok(r) => HookRecord {
-                exit_code: Some(exit_code(r.status)),
-                duration_ms: r.duration.as_millis() as u64,
-                output: r.output.clone(),
-                skipped: false,
-                ..HookRecord::skipped(hook)
-            },
-            Err(_) => HookRecord {
-                skipped: false,
-                ..HookRecord::skipped(hook)
-            },
-        };
+        let ran = run_one(shell(&hook.command, &cwd, &env), &format!("[hook {}] ", i + 1));
+        records[i] = HookRecord::ran(hook, &ran);
         let why = match ran {
             Ok(r) if r.status.success() => continue,
             Ok(r) => format!("exited with status {}", exit_code(r.status)),
@@ -181,6 +172,19 @@ pub fn run(dest: &Path, app: &str, hooks: &[Hook], strict_env: bool, quiet: bool
         );
     }
     (records, Ok(()))
+}
+
+/// `/bin/sh -c CMD` in `cwd`, with `env` set (`None`: removed) over the inherited environment.
+fn shell(cmd: &str, cwd: &Path, env: &[(OsString, Option<OsString>)]) -> Command {
+    let mut shell = Command::new("/bin/sh");
+    shell.arg("-c").arg(cmd).current_dir(cwd);
+    for (key, value) in env {
+        match value {
+            Some(v) => shell.env(key, v),
+            None => shell.env_remove(key),
+        };
+    }
+    shell
 }
 
 /// The failure sentence: what failed, that DEST is installed but not activated, what to do.
@@ -195,8 +199,9 @@ fn not_activated(dest: &Path, what: &str, fix: &str) -> Fail {
 }
 
 /// The hooks' environment on top of the inherited one: environment.json's values (which
-/// win, as loadenv does it), then the venv first on PATH, VIRTUAL_ENV and WHEELSFX_RELEASE
-/// (DEST). PYTHONHOME is dropped, as `activate` does: it would take Python out of the venv.
+/// win, as loadenv does it), then the venv first on PATH, VIRTUAL_ENV, WHEELSFX_RELEASE
+/// (DEST), and WHEELSFX_STRICT_ENV=1 with `strict`. PYTHONHOME is dropped, as `activate`
+/// does: it would take Python out of the venv.
 fn environment(dest: &Path, strict: bool) -> Result<Vec<(OsString, Option<OsString>)>> {
     let path = dest.join(ENV_JSON);
     let vars = if strict || path.exists() {
@@ -236,6 +241,9 @@ fn environment(dest: &Path, strict: bool) -> Result<Vec<(OsString, Option<OsStri
         ("WHEELSFX_RELEASE".into(), Some(dest.into())),
         ("PYTHONHOME".into(), None),
     ]);
+    if strict {
+        env.push(("WHEELSFX_STRICT_ENV".into(), Some("1".into())));
+    }
     Ok(env)
 }
 

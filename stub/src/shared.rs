@@ -38,7 +38,7 @@ pub fn plan(
     check_link_paths(&paths).map_err(usage)?;
     let Some(shared) = shared_dir(dest, shared)? else {
         return Err(Fail::usage(format!(
-            "{} are linked to a shared directory, but there is none: pass --shared DIR (the default, ../../shared, is only for a DEST in a releases/ folder)",
+            "the shared paths {} need a shared directory, and there is none: pass --shared DIR (the default, ../../shared, is only for a DEST in a releases/ folder)",
             paths.join(", ")
         )));
     };
