@@ -318,7 +318,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
     let progress = progress::Progress::new(cli.json);
-    // Compile workers start now, so bytecode is compiled while the native install writes.
+    // Compile workers start now, so bytecode is compiled while the native install writes; with
+    // either installer they compile the app tree (pip compiles only what it installs).
     let python = stage.path("venv/bin/python");
     let compiler = match (&target.python.cache_tag, cli.no_compile) {
         (Some(_), false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
