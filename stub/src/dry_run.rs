@@ -6,7 +6,7 @@
 use crate::activate;
 use crate::error::Result;
 use crate::existing::Existing;
-use crate::hooks::Hook;
+use crate::hooks::Hooks;
 use crate::prune;
 use crate::report::Report;
 use crate::target::Target;
@@ -23,9 +23,9 @@ pub fn report(
     payload: &Payload,
     existing: Existing,
     target: Option<Target>,
-    hooks: &[Hook],
+    hooks: &Hooks,
 ) -> Result<Report> {
-    let run_hooks = crate::hooks_due(&existing, hooks, cli.rerun_hooks);
+    let run_hooks = crate::hooks_due(&existing, cli.rerun_hooks) && hooks.will_run();
     let installs = existing.installs();
     let mut report = match existing {
         Existing::Unchanged(r) | Existing::HooksToRun(r) => Report::new(r.0, true),

@@ -43,6 +43,15 @@ pub fn inspect(payload: &Payload, signature: Verdict, json: bool) {
     let _ = writeln!(out, "digest:     sha256:{}", m.digest);
     let _ = writeln!(out, "artifact:   sha256:{}", payload.artifact_digest());
     let _ = writeln!(out, "signature:  {}", signature.describe());
+    if !m.link_shared.is_empty() {
+        let _ = writeln!(out, "shared:     {}", m.link_shared.join(" "));
+    }
+    if !m.post_install.is_empty() {
+        let _ = writeln!(out, "post-install hooks ({}):", m.post_install.len());
+        for (i, cmd) in m.post_install.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {cmd}", i + 1);
+        }
+    }
     for (title, wheels) in [("wheels", &m.wheels), ("bootstrap wheels", &m.bootstrap_wheels)] {
         let _ = writeln!(out, "{title} ({}):", wheels.len());
         for w in wheels {

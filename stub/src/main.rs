@@ -2,13 +2,15 @@
 //!
 //! A deploy reads top to bottom as its steps, one module each:
 //! locate -> verify -> existing (what DEST holds) -> target -> lock -> stage -> unpack -> venv
-//! -> install -> wire -> compile -> commit -> hooks -> activate -> prune.
+//! -> install -> wire (+ env file) -> compile (+ app tree) -> shared links -> commit -> hooks
+//! -> activate -> prune.
 
 mod activate;
 mod background;
 mod commit;
 mod compile;
 mod dry_run;
+mod envfile;
 mod error;
 mod existing;
 mod hooks;
@@ -21,6 +23,7 @@ mod release;
 mod report;
 mod rollback;
 mod run;
+mod shared;
 mod stage;
 mod target;
 mod trust;
@@ -32,15 +35,12 @@ mod wire;
 use clap::Parser;
 use error::{Code, Fail, Result};
 use existing::Existing;
-use hooks::Hook;
 use install::{Installer, Planned};
 use lock::Lock;
-use release::State;
 use report::Report;
 use serde_json::{json, Value};
 use stage::Stage;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -76,9 +76,37 @@ struct Cli {
     /// Do not byte-compile the installed Python files
     #[arg(long)]
     no_compile: bool,
-    /// Copy this flat JSON object of strings to DEST/environment.json
+    /// Copy this flat JSON object of strings to DEST/environment.json (with its mode)
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// DEST/environment.json's mode instead of the --env-file's own (octal, e.g. 0640)
+    #[arg(long, value_name = "OCTAL", requires = "env_file", value_parser = envfile::parse_mode)]
+    env_mode: Option<u32>,
+    /// DEST/environment.json's group (a name or a gid), e.g. the web server's
+    #[arg(long, value_name = "GROUP", requires = "env_file")]
+    env_group: Option<String>,
+    /// Before the hooks, DEST/environment.json must exist and be valid, else they fail (exit 8);
+    /// the hooks get WHEELSFX_STRICT_ENV=1, which makes the venv's Python refuse to start
+    /// without it
+    #[arg(long)]
+    strict_env: bool,
+    /// After the install, run this shell command in DEST/<app> (after the artifact's own
+    /// post-install hooks), with DEST/venv/bin first on PATH and environment.json loaded;
+    /// repeatable, in order. A failing hook leaves the release installed, not activated (exit 8)
+    #[arg(long = "run", value_name = "CMD", conflicts_with = "rollback")]
+    run: Vec<String>,
+    /// Run no hooks (neither the artifact's nor --run's)
+    #[arg(long, conflicts_with = "run")]
+    no_hooks: bool,
+    /// The shared directory for shared paths [default: DEST/../../shared when DEST is in a
+    /// releases/ folder]
+    #[arg(long, value_name = "DIR")]
+    shared: Option<PathBuf>,
+    /// Make PATH in the release (e.g. environment.json, media/) a relative symlink to
+    /// SHARED/PATH (besides the artifact's own shared paths); a trailing / marks a directory,
+    /// made in SHARED when missing; repeatable
+    #[arg(long, value_name = "PATH")]
+    link_shared: Vec<String>,
     /// Refuse an artifact that would unpack to more than this many bytes (zip-bomb guard)
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_unpacked)]
     max_unpacked_size: u64,
@@ -105,10 +133,6 @@ struct Cli {
     /// Print the app, its build and the stub's version
     #[arg(long)]
     version: bool,
-    /// After the install, run CMD (with /bin/sh, in DEST/<app>, the venv first on PATH);
-    /// repeatable. A failing hook leaves the release installed but not activated (exit 8)
-    #[arg(long = "run", value_name = "CMD", conflicts_with = "rollback")]
-    run: Vec<String>,
     /// On a DEST that already holds this artifact, complete, run the hooks again
     #[arg(long, conflicts_with = "rollback")]
     rerun_hooks: bool,
@@ -179,9 +203,15 @@ fn usage_error(e: clap::Error) -> Fail {
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit();
     }
+    // The first paragraph: clap names the missing arguments on the lines after its first.
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-    Fail::usage(format!("{first}; see --help"))
+    let first: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let first = first.join(" ");
+    let first = first.trim_start_matches("error: ");
+    Fail::usage(format!(
+        "{}; see --help",
+        if first.is_empty() { "bad usage" } else { first }
+    ))
 }
 
 /// One line on stdout. A closed or failing stdout is ignored: the outcome (the exit code)
@@ -250,17 +280,6 @@ impl Cli {
         self.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
-    /// The hooks of this deploy, in the order they run.
-    fn hooks(&self) -> Vec<Hook> {
-        self.run
-            .iter()
-            .map(|c| Hook {
-                command: c.clone(),
-                from: hooks::Source::Deploy,
-            })
-            .collect()
-    }
-
     /// Says what a run did (a dry run on stdout: it is the answer), and returns its result.
     fn finish(&self, report: &Report) -> Option<Value> {
         if !self.json {
@@ -327,11 +346,23 @@ impl Say {
 fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     let mut say = Say::new(cli.json);
     let dest = stage::absolute(dest, "-d")?;
-    let env_file = cli.env_file.as_deref().map(read_env_file).transpose()?;
+    let env_file = cli
+        .env_file
+        .as_deref()
+        .map(|f| envfile::prepare(f, cli.env_mode, cli.env_group.as_deref()))
+        .transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
     let (payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     say.step("verify");
-    let hooks = cli.hooks();
+    let m = &payload.manifest;
+    let hooks = hooks::Hooks::new(&m.post_install, &cli.run, cli.no_hooks, cli.strict_env, cli.json)?;
+    let links = shared::plan(
+        &dest,
+        cli.shared.as_deref(),
+        &cli.link_shared,
+        &m.link_shared,
+        env_file.is_some(),
+    )?;
     let judge = || {
         existing::judge(
             &dest,
@@ -352,16 +383,12 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     background::delete_leftovers(parent);
     // Judged again under the lock: another run may have installed DEST meanwhile.
     let existing = judge()?;
-    let run_hooks = hooks_due(&existing, &hooks, cli.rerun_hooks);
+    let run_hooks = hooks_due(&existing, cli.rerun_hooks);
     let mut report = match existing {
         Existing::Absent | Existing::Replace => {
             let planned = planned.map_or_else(|| choose(cli, &payload), Ok)?;
-            let state = if hooks.is_empty() {
-                State::Complete
-            } else {
-                State::HooksPending
-            };
-            let receipt = install(cli, &dest, payload, verdict, planned, env_file, state, &mut say)?;
+            let built = Built { planned, env_file, links };
+            let receipt = install(cli, &dest, payload, verdict, built, &hooks, &mut say)?;
             let mut report = Report::new(receipt, false);
             report.did("installed");
             report
@@ -376,7 +403,12 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
         }
     };
     if run_hooks {
-        run_hooks_step(&dest, &mut report, &hooks)?;
+        let app = report.receipt["app"].as_str().unwrap_or_default().to_string();
+        let receipt = std::mem::take(&mut report.receipt);
+        report.receipt = hooks.run_in(&dest, &app, receipt)?;
+        if hooks.will_run() {
+            report.did("hooks");
+        }
     }
     if let Some(link) = &cli.activate {
         report.activation(activate::activate(link, &dest)?);
@@ -388,46 +420,22 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     Ok(report)
 }
 
-/// Whether a deploy runs the hooks: after an install, when there are any; on this artifact
-/// with its hooks unfinished, always (none left means complete now); on this artifact
-/// complete, only with --rerun-hooks.
-fn hooks_due(existing: &Existing, hooks: &[Hook], rerun: bool) -> bool {
+/// Whether a deploy runs the hooks step: after an install; on this artifact with its hooks
+/// unfinished, always (none left means complete now); on this artifact complete, only with
+/// --rerun-hooks.
+fn hooks_due(existing: &Existing, rerun: bool) -> bool {
     match existing {
-        Existing::Absent | Existing::Replace => !hooks.is_empty(),
-        Existing::HooksToRun(_) => true,
-        Existing::Unchanged(_) => rerun && !hooks.is_empty(),
+        Existing::Absent | Existing::Replace | Existing::HooksToRun(_) => true,
+        Existing::Unchanged(_) => rerun,
     }
 }
 
-/// Runs the hooks in the committed release and records them in its receipt, with the state
-/// they leave it in; a failing hook stops the deploy before activation (exit 8).
-fn run_hooks_step(dest: &Path, report: &mut Report, hooks: &[Hook]) -> Result<()> {
-    let app = report.receipt["app"].as_str().unwrap_or_default().to_string();
-    let records = hooks::run(dest, &app, hooks)?;
-    let failed = records.last().filter(|r| r.failed());
-    let state = if failed.is_some() {
-        State::HooksFailed
-    } else {
-        State::Complete
-    };
-    report.receipt["state"] = json!(state.as_str());
-    report.receipt["hooks"] = json!(records);
-    release::write_receipt(dest, &report.receipt)?;
-    report.did("hooks");
-    match failed {
-        None => Ok(()),
-        Some(r) => Err(Fail::new(
-            Code::HookFailed,
-            format!(
-                "hook {} of {} ({}) exited with {}; {} is installed but was not activated; fix the cause and run the same artifact again to re-run the hooks",
-                records.len(),
-                hooks.len(),
-                r.command,
-                r.exit_code.map_or("a signal".into(), |c| format!("status {c}")),
-                dest.display()
-            ),
-        )),
-    }
+/// What deploy decided before taking the lock, for the install to build: the interpreter and
+/// every wheel's plan, the environment file, the shared links.
+struct Built {
+    planned: (target::Target, Vec<Planned>),
+    env_file: Option<envfile::Placement>,
+    links: Option<shared::Links>,
 }
 
 /// The interpreter for the venv and every wheel's plan: all checked before anything is
@@ -439,20 +447,22 @@ fn choose(cli: &Cli, payload: &Payload) -> Result<(target::Target, Vec<Planned>)
     Ok((target, planned))
 }
 
-/// Builds the release in staging and commits it as DEST (with DEST's lock held); returns
-/// its receipt.
-// Its inputs are what deploy decided before taking the lock, passed on as they are.
-#[allow(clippy::too_many_arguments)]
+/// Builds the release in staging and commits it as DEST (with DEST's lock held), then runs
+/// nothing more: the hooks follow in `deploy`. Returns the receipt as committed.
 fn install(
     cli: &Cli,
     dest: &Path,
     mut payload: Payload,
     verdict: Verdict,
-    (target, planned): (target::Target, Vec<Planned>),
-    env_file: Option<(Vec<u8>, u32)>,
-    state: State,
+    built: Built,
+    hooks: &hooks::Hooks,
     say: &mut Say,
 ) -> Result<Value> {
+    let Built {
+        planned: (target, planned),
+        env_file,
+        links,
+    } = built;
     BUILDING.store(true, Ordering::SeqCst);
     let mut stage = Stage::prepare(dest)?;
     let app = payload.manifest.app.name.clone();
@@ -468,12 +478,16 @@ fn install(
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
     let progress = progress::Progress::new(cli.json);
-    // Compile workers start now, so bytecode is compiled while the native install writes.
+    // Compile workers start now, so bytecode is compiled while the native install writes; with
+    // either installer they compile the app tree (pip compiles only what it installs).
     let python = stage.path("venv/bin/python");
-    let compiler = match (&target.python.cache_tag, cli.installer, cli.no_compile) {
-        (Some(_), Installer::Native, false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
+    let compiler = match (&target.python.cache_tag, cli.no_compile) {
+        (Some(_), false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
         _ => None,
     };
+    if let Some(c) = &compiler {
+        c.compile_app(&stage, &payload.manifest);
+    }
     let installed = match cli.installer {
         Installer::Native => Some(install::native::install(
             &payload,
@@ -494,18 +508,27 @@ fn install(
     };
     say.step("install");
     wire::wire(&stage, &layout, &app)?;
-    if let Some((text, mode)) = env_file {
-        stage::write_new(&stage.path("environment.json"), &text, mode)?;
+    if let Some(env) = &env_file {
+        envfile::place(&stage, env)?;
     }
     say.step("wire");
-    // pip compiles as it installs; after the native installer, wait for the workers.
-    if let (Some(c), Some(installed), Some(tag)) = (compiler, &installed, &target.python.cache_tag) {
+    // Wait for the workers (pip compiles what it installs itself; they did the app tree).
+    if let (Some(c), Some(tag)) = (compiler, &target.python.cache_tag) {
         progress.wait("byte-compiling");
-        c.finish(&stage.path(&layout.site_packages), tag, installed)?;
+        c.finish(
+            &stage.path(&layout.site_packages),
+            tag,
+            installed.as_deref().unwrap_or(&[]),
+        )?;
         say.step("compile");
     }
     progress.done();
-    let receipt = receipt(cli, &stage, &payload, verdict, &target, state, say);
+    // After compiling: no worker may write a pyc through a link into the shared directory.
+    if let Some(links) = &links {
+        shared::link(&stage, links)?;
+    }
+    let mut receipt = receipt(cli, &stage, &payload, verdict, &target, say);
+    hooks.at_commit(&mut receipt);
     commit::commit(&mut stage, &payload, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);
     say.line(&format!(
@@ -522,7 +545,6 @@ fn receipt(
     payload: &Payload,
     signature: Verdict,
     t: &target::Target,
-    state: State,
     say: &Say,
 ) -> Value {
     let m = &payload.manifest;
@@ -537,7 +559,6 @@ fn receipt(
         "dest": stage.dest,
         "digest": m.digest,
         "artifact_digest": payload.artifact_digest(),
-        "state": state.as_str(),
         "signature": signature.to_json(),
         "installer": cli.installer,
         "compiled": !cli.no_compile,
@@ -547,39 +568,4 @@ fn receipt(
         "timings_ms": say.timings.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "wheelsfx": env!("CARGO_PKG_VERSION"),
     })
-}
-
-/// The most `--env-file` may hold: an environment is a few KiB; more is a mistake.
-const ENV_FILE_MAX: u64 = 1 << 20;
-
-/// `--env-file` must be what loadenv accepts (a flat JSON object of strings), checked before
-/// anything is written. Only a regular file of at most 1 MiB is read (a FIFO would hang us,
-/// /dev/zero fill memory); opened non-blocking so a FIFO is refused, not waited on. Returns
-/// the text and the file's mode, which `environment.json` keeps (a 0600 secret stays 0600).
-fn read_env_file(path: &Path) -> Result<(Vec<u8>, u32)> {
-    let bad = |why: String| Fail::usage(format!("--env-file {}: {why}", path.display()));
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| bad(format!("cannot open it ({e})")))?;
-    let meta = file.metadata().map_err(|e| bad(format!("cannot read it ({e})")))?;
-    if !meta.is_file() {
-        return Err(bad("it is not a regular file; pass a JSON file".into()));
-    }
-    if meta.len() > ENV_FILE_MAX {
-        return Err(bad(format!(
-            "it is {} bytes, over the 1 MiB limit; pass the environment as a small JSON object",
-            meta.len()
-        )));
-    }
-    let mut text = Vec::new();
-    file.take(ENV_FILE_MAX + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| bad(format!("cannot read it ({e})")))?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| bad(format!("it is not valid JSON ({e})")))?;
-    if !value.as_object().is_some_and(|o| o.values().all(Value::is_string)) {
-        return Err(bad("it must be a flat JSON object whose values are all strings".into()));
-    }
-    Ok((text, meta.permissions().mode() & 0o777))
 }

@@ -13,6 +13,7 @@ mod debian;
 mod deploy;
 mod faults;
 mod format;
+mod hooks;
 mod hostile;
 mod packing;
 mod parity;
