@@ -30,7 +30,8 @@ pub fn serve_if_asked() {
     // nobody waits for, the next deploy's is.
     unsafe { libc::nice(10) };
     for path in std::env::args_os().skip(1).map(PathBuf::from).filter(|p| is_retired(p)) {
-        remove_any(&path);
+        // Best effort: what is left, the next run hands over again.
+        let _ = crate::stage::remove_any(&path);
     }
     std::process::exit(0);
 }
@@ -39,15 +40,6 @@ fn is_retired(path: &Path) -> bool {
     path.file_name()
         .map(|n| n.to_string_lossy())
         .is_some_and(|n| n.starts_with('.') && n.ends_with(SUFFIX))
-}
-
-/// Removes `path` whatever it is, never following a symlink; best effort.
-fn remove_any(path: &Path) {
-    let _ = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(_) => Ok(()),
-    };
 }
 
 /// Renames `path` to a free `.NAME.wheelsfx-old` beside it (`.NAME.N.wheelsfx-old` while an

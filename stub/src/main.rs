@@ -33,7 +33,7 @@ mod verify;
 mod wire;
 
 use clap::Parser;
-use error::{Code, Fail, Result};
+use error::{Fail, Result};
 use existing::Existing;
 use install::{Installer, Planned};
 use lock::Lock;
@@ -387,7 +387,11 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     let mut report = match existing {
         Existing::Absent | Existing::Replace => {
             let planned = planned.map_or_else(|| choose(cli, &payload), Ok)?;
-            let built = Built { planned, env_file, links };
+            let built = Built {
+                planned,
+                env_file,
+                links,
+            };
             let receipt = install(cli, &dest, payload, verdict, built, &hooks, &mut say)?;
             let mut report = Report::new(receipt, false);
             report.did("installed");
@@ -539,14 +543,7 @@ fn install(
     Ok(receipt)
 }
 
-fn receipt(
-    cli: &Cli,
-    stage: &Stage,
-    payload: &Payload,
-    signature: Verdict,
-    t: &target::Target,
-    say: &Say,
-) -> Value {
+fn receipt(cli: &Cli, stage: &Stage, payload: &Payload, signature: Verdict, t: &target::Target, say: &Say) -> Value {
     let m = &payload.manifest;
     let installed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -4,7 +4,7 @@
 
 use crate::envfile::ENV_JSON;
 use crate::error::{Context, Fail, Result};
-use crate::stage::{normalize_lexically, Stage};
+use crate::stage::{normalize_lexically, remove_any, Stage};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use wheelsfx_payload::layout::{check_link_path, check_link_paths, link_path_bare};
@@ -95,7 +95,7 @@ pub fn link(stage: &Stage, links: &Links) -> Result<()> {
     for path in &links.paths {
         let rel = Path::new(link_path_bare(path));
         let at = stage.path(rel);
-        remove_any(&at)?;
+        remove_any(&at).ctx(|| format!("cannot replace {} with a shared link", at.display()))?;
         let dir = rel.parent().unwrap_or(Path::new(""));
         fs::create_dir_all(stage.path(dir)).ctx(|| format!("cannot create {} in the release", dir.display()))?;
         let target = relative(&home.join(dir), &shared.join(rel));
@@ -108,19 +108,6 @@ pub fn link(stage: &Stage, links: &Links) -> Result<()> {
         })?;
     }
     Ok(())
-}
-
-/// Removes whatever is at `path` (never following a symlink), if anything.
-fn remove_any(path: &Path) -> Result<()> {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    let removed = if meta.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    removed.ctx(|| format!("cannot replace {} with a shared link", path.display()))
 }
 
 /// The relative path from directory `from` to `to`, both absolute and normalised.

@@ -40,18 +40,13 @@ pub fn make_parent(dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes what an interrupted run left at `path`, whatever it is (a directory, a file, a
-/// symlink: never followed), so a leftover can never make later runs fail.
-fn remove_stale(path: &Path) -> Result<()> {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    let removed = if meta.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    removed.ctx(|| format!("cannot remove {} left by an interrupted run", path.display()))
+/// Removes whatever is at `path` (a directory, a file, a symlink: never followed), if anything.
+pub fn remove_any(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(_) => Ok(()),
+    }
 }
 
 /// (device, inode) of `dir` if it is a real directory (not a symlink) owned by us.
@@ -137,7 +132,8 @@ impl Stage {
     /// ([`make_parent`]) and whose lock the caller holds.
     pub fn prepare(dest: &Path) -> Result<Stage> {
         let dir = sibling(dest, "stage");
-        remove_stale(&dir)?;
+        // What an interrupted run left: it must never make later runs fail.
+        remove_any(&dir).ctx(|| format!("cannot remove {} left by an interrupted run", dir.display()))?;
         fs::create_dir(&dir).ctx(|| format!("cannot create the staging directory {}", dir.display()))?;
         let id = owned_dir(&dir)?;
         Ok(Stage {

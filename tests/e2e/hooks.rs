@@ -88,7 +88,11 @@ fn hooks_run_in_order_in_the_app_with_the_venv_and_the_environment() {
     for added in ["changed", "actions", "pruned"] {
         as_receipt.as_object_mut().unwrap().remove(added);
     }
-    assert_eq!(as_receipt, receipt(&dest), "the printed result is the receipt and what changed");
+    assert_eq!(
+        as_receipt,
+        receipt(&dest),
+        "the printed result is the receipt and what changed"
+    );
     assert_eq!(printed["state"], "complete");
     assert_eq!(froms(&printed), ["build", "build", "deploy"]);
     for h in printed["hooks"].as_array().unwrap() {
