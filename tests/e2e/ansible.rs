@@ -74,7 +74,12 @@ impl Play {
 
     /// `ansible-playbook` exits 2 when a host failed.
     fn failed(&self) -> &Play {
-        assert_eq!(self.code, Some(2), "ansible-playbook should report a failed host:\n{}", self.out);
+        assert_eq!(
+            self.code,
+            Some(2),
+            "ansible-playbook should report a failed host:\n{}",
+            self.out
+        );
         self
     }
 
@@ -88,7 +93,12 @@ impl Play {
 
     fn unchanged(&self, hosts: &[&str]) -> &Play {
         for h in hosts {
-            assert_eq!(self.count(h, "changed"), 0, "{h} should report changed=0:\n{}", self.out);
+            assert_eq!(
+                self.count(h, "changed"),
+                0,
+                "{h} should report changed=0:\n{}",
+                self.out
+            );
             assert_eq!(self.count(h, "failed"), 0, "{h} failed:\n{}", self.out);
         }
         self
@@ -104,7 +114,12 @@ impl Play {
     }
 
     fn failed_on(&self, host: &str, needle: &str) -> &Play {
-        assert_eq!(self.count(host, "failed"), 1, "{host} should have failed:\n{}", self.out);
+        assert_eq!(
+            self.count(host, "failed"),
+            1,
+            "{host} should have failed:\n{}",
+            self.out
+        );
         assert!(self.out.contains(needle), "the output lacks {needle:?}:\n{}", self.out);
         self
     }
@@ -134,7 +149,10 @@ impl Fleet {
         require_root();
         std::fs::create_dir_all(dir).unwrap();
         let venv = ansible_venv();
-        let fleet = Fleet { dir: dir.to_path_buf(), venv };
+        let fleet = Fleet {
+            dir: dir.to_path_buf(),
+            venv,
+        };
         fleet.install_collection();
         std::thread::scope(|s| {
             for &(host, suite) in HOSTS {
@@ -216,7 +234,11 @@ impl Fleet {
             .output()
             .unwrap();
         let out_text = text(&out.stdout) + &text(&out.stderr);
-        Play { code: out.status.code(), recap: recap(&out_text), out: out_text }
+        Play {
+            code: out.status.code(),
+            recap: recap(&out_text),
+            out: out_text,
+        }
     }
 
     fn deploy(&self, artifact: &Path, extra: &[&str]) -> Play {
@@ -244,7 +266,11 @@ impl Fleet {
     }
 
     fn receipt(&self, host: &str, release: &str) -> serde_json::Value {
-        let path = self.site(host).join("releases").join(release).join(".wheelsfx/receipt.json");
+        let path = self
+            .site(host)
+            .join("releases")
+            .join(release)
+            .join(".wheelsfx/receipt.json");
         serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
     }
 
@@ -294,7 +320,10 @@ fn ansible_venv() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ansible-venv.sh");
     let out = Command::new("bash").arg(&script).output().unwrap();
     if !out.status.success() {
-        missing(&format!("could not install ansible from PyPI: {}", text(&out.stderr).trim()));
+        missing(&format!(
+            "could not install ansible from PyPI: {}",
+            text(&out.stderr).trim()
+        ));
     }
     PathBuf::from(text(&out.stdout).trim())
 }
@@ -327,9 +356,16 @@ fn a_fleet_deployed_with_the_ansible_collection() {
     // or restarted, and no environment is written.
     fleet.deploy(&r1, &["--check"]).succeeded().changed(&all);
     for h in all {
-        assert_eq!(fleet.releases(h), Vec::<String>::new(), "{h}: check mode installed something");
+        assert_eq!(
+            fleet.releases(h),
+            Vec::<String>::new(),
+            "{h}: check mode installed something"
+        );
         assert!(!fleet.site(h).join("current").exists(), "{h}: check mode activated");
-        assert!(!fleet.site(h).join("shared/environment.json").exists(), "{h}: check mode wrote the environment");
+        assert!(
+            !fleet.site(h).join("shared/environment.json").exists(),
+            "{h}: check mode wrote the environment"
+        );
         assert_eq!(fleet.restarts(h), Vec::<String>::new(), "{h}");
         fleet.no_artifact_left(h);
     }
@@ -343,11 +379,18 @@ fn a_fleet_deployed_with_the_ansible_collection() {
         assert_eq!(receipt["state"], "complete", "{h}: {receipt}");
         assert_eq!(receipt["artifact_digest"], digest_of(&r1), "{h}");
         assert_eq!(receipt["hooks"][0]["exit_code"], 0, "{h}: {receipt}");
-        assert!(receipt["hooks"][0]["output"].as_str().unwrap().contains("mysite"), "{h}: {receipt}");
+        assert!(
+            receipt["hooks"][0]["output"].as_str().unwrap().contains("mysite"),
+            "{h}: {receipt}"
+        );
         let greet = in_root_ok(&fleet.host(h), &["/srv/mysite/current/venv/bin/greet"]);
         assert_eq!(greet.trim(), "greeting=hi from the vault", "{h}");
         let env = fleet.site(h).join("shared/environment.json");
-        assert_eq!(std::fs::metadata(&env).unwrap().permissions().mode() & 0o777, 0o600, "{h}");
+        assert_eq!(
+            std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{h}"
+        );
         assert_eq!(fleet.restarts(h), ["releases/1"], "{h}");
         fleet.no_artifact_left(h);
     }
@@ -391,10 +434,16 @@ fn a_fleet_deployed_with_the_ansible_collection() {
 
     // A failing canary stops the rollout: the batch after it is never started.
     fleet.mark("web1", true);
-    fleet.deploy(&r3, &[]).failed().failed_on("web1", "marker found: failing");
+    fleet
+        .deploy(&r3, &[])
+        .failed()
+        .failed_on("web1", "marker found: failing");
     assert_eq!(fleet.receipt("web1", "3")["state"], "hooks-failed");
     for h in ["web2", "web3"] {
-        assert!(!fleet.site(h).join("releases/3").exists(), "{h} was deployed after the canary failed");
+        assert!(
+            !fleet.site(h).join("releases/3").exists(),
+            "{h} was deployed after the canary failed"
+        );
     }
     fleet.on_release(&all, "1");
 
@@ -422,7 +471,11 @@ fn a_fleet_deployed_with_the_ansible_collection() {
     let again = fleet.deploy(&r3, &[]);
     again.succeeded().changed(&all);
     let copy = again.task("Copy the artifact");
-    assert!(copy.contains("skipping: [web1]") && !copy.contains("changed:"), "copied again:\n{}", again.out);
+    assert!(
+        copy.contains("skipping: [web1]") && !copy.contains("changed:"),
+        "copied again:\n{}",
+        again.out
+    );
     fleet.on_release(&all, "3");
     for h in all {
         assert_eq!(fleet.restarts(h).last().map(String::as_str), Some("releases/3"), "{h}");
