@@ -11,6 +11,7 @@ mod confine;
 mod corpus;
 mod debian;
 mod deploy;
+mod example;
 mod faults;
 mod format;
 mod hostile;

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 def first_note(apps, schema_editor):
     # The page shows the notes table: this row on it proves the migrate hook ran.
-    apps.get_model("notes", "Note").objects.create(text="Migrated by the release's post-install hook.")
+    apps.get_model("notes", "Note").objects.create(text="Written by the migrate hook.")
 
 
 class Migration(migrations.Migration):
