@@ -31,6 +31,7 @@ echo "== ./mysite.sfx -d releases/1 --activate current (hooks: collectstatic, mi
 
 echo "== gunicorn from current, as deploy/mysite.service starts it (on a free port)"
 # --no-control-socket: gunicorn would otherwise open one in $HOME (the unit puts it in /run).
+: > "$WORK/gunicorn.log"                    # there before the loop below reads it
 (cd "$ROOT/current" && exec venv/bin/gunicorn --bind 127.0.0.1:0 --no-control-socket mysite.wsgi) \
   2> "$WORK/gunicorn.log" &
 gunicorn=$!
@@ -55,7 +56,7 @@ artifact      $WORK/mysite.sfx
 release 1     $ROOT/releases/1   (hooks' output: .wheelsfx/receipt.json)
 current    -> $(readlink "$ROOT/current")
 shared        $ROOT/shared   (environment.json, db.sqlite3)
-next release  build again, then  ./mysite.sfx -d $ROOT/releases/2 --activate $ROOT/current
-              and restart gunicorn (examples/django/deploy/mysite.service says why not HUP)
-rollback      $ROOT/current/.wheelsfx/wheelsfx --rollback $ROOT/current
+next release  build again, ./mysite.sfx -d $ROOT/releases/2 --activate $ROOT/current,
+              then restart gunicorn, not HUP (examples/django/deploy/mysite.service says why)
+rollback      $ROOT/current/.wheelsfx/wheelsfx --rollback $ROOT/current   (to the release before)
 EOF

@@ -190,7 +190,12 @@ fn the_django_quickstart_serves_from_current_upgrades_and_rolls_back() {
         .arg("--activate")
         .arg(&current)
         .arg("--json")));
-    assert_eq!(deployed["changed"], true, "{deployed:#}");
+    assert_eq!(
+        deployed["actions"],
+        serde_json::json!(["installed", "hooks", "activated"]),
+        "{deployed:#}"
+    );
+    assert_eq!(deployed["activated"]["previous"], release_1.to_str().unwrap());
     assert_eq!(link(&current), Path::new("releases/2"));
 
     // A HUP re-forks workers from the running master, which keeps release 1's venv and paths:
