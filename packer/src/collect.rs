@@ -27,6 +27,8 @@ pub struct TreeFile {
 pub struct Inputs {
     pub app_name: String,
     pub build_id: Option<String>,
+    pub post_install: Vec<String>,
+    pub link_shared: Vec<String>,
     pub files: Vec<TreeFile>,
     pub wheels: Vec<WheelFile>,
     pub bootstrap: Vec<WheelFile>,
@@ -91,6 +93,8 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     Ok(Inputs {
         app_name,
         build_id: args.build_id.clone(),
+        post_install: args.post_install.clone(),
+        link_shared: args.link_shared.clone(),
         files,
         wheels,
         bootstrap,

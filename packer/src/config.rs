@@ -8,11 +8,15 @@
 //! extra-static = ["static.in/cfgov-fonts"]
 //! output = "cfgov_current_build"
 //! sign = "/secrets/wheelsfx.key"   # optional: build --sign
+//! post-install = ["python manage.py collectstatic --noinput", "python manage.py migrate --noinput"]
+//! link-shared = ["environment.json", "media/"]
 //! ```
 
 use crate::BuildArgs;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use wheelsfx_payload::layout::check_link_paths;
+use wheelsfx_payload::names::check_command;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -29,6 +33,10 @@ struct Config {
     build_id: Option<String>,
     output: Option<PathBuf>,
     sign: Option<PathBuf>,
+    #[serde(default)]
+    post_install: Vec<String>,
+    #[serde(default)]
+    link_shared: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +72,15 @@ pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
     args.build_id = args.build_id.take().or(config.build_id);
     args.output = args.output.take().or(rel(config.output));
     args.sign = args.sign.take().or(rel(config.sign));
+    // Lists are taken whole from one place: a hook list merged from two would run in an
+    // order nobody wrote down.
+    if args.post_install.is_empty() {
+        args.post_install = config.post_install;
+    }
+    if args.link_shared.is_empty() {
+        args.link_shared = config.link_shared;
+    }
+    check_deploy_steps(args)?;
     let missing = |what: &str| {
         format!(
             "no {what} given: pass it, or set it in [tool.wheelsfx] of {}",
@@ -77,6 +94,16 @@ pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
         return Err(missing("-o/--output"));
     }
     Ok(())
+}
+
+/// Hooks and shared paths are checked as the stub checks the manifest, before any work.
+fn check_deploy_steps(args: &BuildArgs) -> Result<(), String> {
+    for cmd in &args.post_install {
+        check_command(cmd).map_err(|why| format!("--post-install (or post-install in [tool.wheelsfx]): {why}"))?;
+    }
+    check_link_paths(&args.link_shared).map_err(|why| {
+        format!("--link-shared (or link-shared in [tool.wheelsfx]): {why}; name a path inside the release")
+    })
 }
 
 fn read(path: &Path) -> Result<Config, String> {

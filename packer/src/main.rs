@@ -98,6 +98,16 @@ pub struct BuildArgs {
     /// Sign the artifact with this secret key (from wheelsfx keygen); also writes OUTPUT.minisig
     #[arg(long, value_name = "SECRET_KEY")]
     pub sign: Option<PathBuf>,
+    /// Run this shell command after every deploy of the artifact, in DEST/<app> with the venv
+    /// first on PATH and environment.json loaded (e.g. 'python manage.py migrate --noinput');
+    /// repeatable, in order
+    #[arg(long, value_name = "CMD")]
+    pub post_install: Vec<String>,
+    /// Link this path of the release (relative, e.g. environment.json or media/) to the same
+    /// path in the server's shared directory at every deploy; a trailing / marks a directory;
+    /// repeatable
+    #[arg(long, value_name = "PATH")]
+    pub link_shared: Vec<String>,
     /// Where to read [tool.wheelsfx] defaults from
     #[arg(long, default_value = "pyproject.toml")]
     pub config: PathBuf,
@@ -126,7 +136,7 @@ fn main() -> ExitCode {
         }
         Command::Inspect { artifact, json } => open(&artifact).and_then(|p| {
             let verdict = p.check_signature(&[]).map_err(fail)?;
-            inspect::inspect(&p.manifest, verdict, json);
+            inspect::inspect(&p, verdict, json);
             Ok(())
         }),
         Command::Verify { artifact, trust } => verify(&artifact, &trust),

@@ -67,6 +67,8 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         digest: Manifest::compute_digest(&entries),
         wheels,
         bootstrap_wheels,
+        post_install: inputs.post_install.clone(),
+        link_shared: inputs.link_shared.clone(),
         entries,
     };
     // What the stub would refuse in the manifest (names, versions, layout) is refused here.

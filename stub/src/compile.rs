@@ -1,11 +1,12 @@
-//! Step 9: byte-compile what the native installer writes, with the target interpreter, on
-//! every core: one long-lived worker process (compile.py) per core, fed file paths while the
-//! install is still writing, not one process per wheel. The pyc files are what pip's
-//! compileall would write (same bytes, same invalidation mode).
+//! Step 9: byte-compile the app tree and what the native installer writes, with the target
+//! interpreter, on every core: one long-lived worker process (compile.py) per core, fed file
+//! paths while the install is still writing, not one process per wheel. The pyc files are
+//! what pip's compileall would write (same bytes, same invalidation mode).
 
 use crate::error::{Context, Fail, Result};
 use crate::install::native::Installed;
 use crate::run;
+use crate::stage::Stage;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use wheelsfx_payload::layout::{classify, EntryKind};
+use wheelsfx_payload::manifest::Manifest;
 use wheelsfx_payload::record::csv_field;
 
 const WORKER: &str = include_str!("compile.py");
@@ -88,6 +91,17 @@ impl Compiler {
     /// Where to send each `.py` file to compile.
     pub fn sender(&self) -> &Sender<PathBuf> {
         self.tx.as_ref().expect("only finish takes it")
+    }
+
+    /// Queues the app tree's `.py` files (unpacked before the workers start), so the app is
+    /// byte-compiled with the rest. Their pycs are in no RECORD: no distribution owns the app.
+    pub fn compile_app(&self, stage: &Stage, manifest: &Manifest) {
+        let app = &manifest.app.name;
+        for e in &manifest.entries {
+            if e.path.ends_with(".py") && classify(&e.path, app) == Ok(EntryKind::App) {
+                let _ = self.sender().send(stage.path(&e.path)); // closed: finish reports why
+            }
+        }
     }
 
     pub fn finish(mut self, site: &Path, cache_tag: &str, installed: &[Installed]) -> Result<()> {

@@ -11,7 +11,14 @@ pub enum Code {
     CorruptArtifact = 3,
     NoInterpreter = 4,
     InstallFailed = 5,
+    /// DEST holds another artifact or no release, or --force aims at the active release.
     DestExists = 6,
+    /// Another run holds DEST's lock.
+    Locked = 7,
+    /// A hook failed: the release is installed but was not activated.
+    HookFailed = 8,
+    /// Activation, rollback or pruning failed (nothing to roll back to, LINK a real directory).
+    Activation = 9,
 }
 
 #[derive(Debug)]
@@ -31,6 +38,9 @@ impl Fail {
     }
     pub fn install(msg: impl Into<String>) -> Fail {
         Fail::new(Code::InstallFailed, msg)
+    }
+    pub fn activation(msg: impl Into<String>) -> Fail {
+        Fail::new(Code::Activation, msg)
     }
 }
 

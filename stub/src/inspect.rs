@@ -7,14 +7,18 @@
 
 use crate::manifest::Manifest;
 use crate::names::escaped;
+use crate::reader::Payload;
 use crate::signature::Verdict;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-/// The manifest and the signature; with `json`, the manifest object with a `signature` key.
-pub fn inspect(m: &Manifest, signature: Verdict, json: bool) {
+/// The manifest, the artifact's digest (what a release's receipt records as its identity) and
+/// the signature; with `json`, the manifest object with `artifact_digest` and `signature` keys.
+pub fn inspect(payload: &Payload, signature: Verdict, json: bool) {
+    let m = &payload.manifest;
     if json {
         let mut v = serde_json::to_value(m).expect("a manifest serialises");
+        v["artifact_digest"] = payload.artifact_digest().into();
         v["signature"] = signature.to_json();
         let text = serde_json::to_string_pretty(&v).expect("a value serialises");
         return emit(&(json_safe(&text) + "\n"));
@@ -37,7 +41,17 @@ pub fn inspect(m: &Manifest, signature: Verdict, json: bool) {
     let _ = writeln!(out, "tags:       {}", m.target.tags.join(" "));
     let _ = writeln!(out, "entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
     let _ = writeln!(out, "digest:     sha256:{}", m.digest);
+    let _ = writeln!(out, "artifact:   sha256:{}", payload.artifact_digest());
     let _ = writeln!(out, "signature:  {}", signature.describe());
+    if !m.link_shared.is_empty() {
+        let _ = writeln!(out, "shared:     {}", m.link_shared.join(" "));
+    }
+    if !m.post_install.is_empty() {
+        let _ = writeln!(out, "post-install hooks ({}):", m.post_install.len());
+        for (i, cmd) in m.post_install.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {cmd}", i + 1);
+        }
+    }
     for (title, wheels) in [("wheels", &m.wheels), ("bootstrap wheels", &m.bootstrap_wheels)] {
         let _ = writeln!(out, "{title} ({}):", wheels.len());
         for w in wheels {

@@ -1,5 +1,7 @@
 //! Names of the payload's entries and of the installed layout.
 
+use crate::names::quoted;
+
 /// The manifest: always the first entry of the payload.
 pub const MANIFEST: &str = ".wheelsfx/manifest.json";
 /// Application wheels, stored as-is.
@@ -87,6 +89,56 @@ pub fn check_entry_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Top-level names of a release that shared links may not replace or reach into: the venv
+/// (its interpreter links and site-packages are the install itself) and wheelsfx's own records.
+const UNLINKABLE: [&str; 2] = ["venv", ".wheelsfx"];
+
+/// A shared path (`link_shared`, `--link-shared`): relative to the release, replaced by a
+/// link to the same path in the shared directory. A trailing `/` says it is a directory (made
+/// in the shared directory when missing). Plain components only, and never the venv or
+/// `.wheelsfx`, so a link can neither leave the release nor redirect the install's own files.
+pub fn check_link_path(path: &str) -> Result<(), String> {
+    let bare = link_path_bare(path);
+    let why = if bare.ends_with('/') {
+        Some("ends with more than one '/'".to_string())
+    } else if let Err(why) = check_entry_name(bare) {
+        Some(why)
+    } else if UNLINKABLE.contains(&bare.split('/').next().unwrap_or(bare)) {
+        Some("is in venv/ or .wheelsfx/, which the release itself owns".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(format!("the shared path {} {why}", quoted(path))),
+        None => Ok(()),
+    }
+}
+
+/// A shared path without its directory marker (`media/` -> `media`).
+pub fn link_path_bare(path: &str) -> &str {
+    path.strip_suffix('/').unwrap_or(path)
+}
+
+/// A whole list of shared paths: each valid, none twice, none inside another (the inner link
+/// would be made through the outer one, inside the shared directory).
+pub fn check_link_paths(paths: &[String]) -> Result<(), String> {
+    for (i, a) in paths.iter().enumerate() {
+        check_link_path(a)?;
+        for b in &paths[..i] {
+            let (x, y) = (link_path_bare(a), link_path_bare(b));
+            let inside = |inner: &str, outer: &str| inner.strip_prefix(outer).is_some_and(|r| r.starts_with('/'));
+            if x == y || inside(x, y) || inside(y, x) {
+                return Err(format!(
+                    "the shared paths {} and {} overlap; name each path once, and none inside another",
+                    quoted(b),
+                    quoted(a)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +150,37 @@ mod tests {
         }
         for good in ["a", "wheels/x.whl", "app/pkg/__init__.py", "static.in/0/"] {
             assert!(check_entry_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn shared_paths() {
+        for good in ["environment.json", "media/", "mysite/media", "static.in/0/"] {
+            assert!(check_link_path(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/",
+            "/etc/x",
+            "../x",
+            "a/../../x",
+            "media//",
+            "venv",
+            "venv/lib",
+            ".wheelsfx/receipt.json",
+            "a\nb",
+        ] {
+            assert!(check_link_path(bad).is_err(), "{bad:?}");
+        }
+        let list = |v: &[&str]| check_link_paths(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(list(&["media/", "mediax", "environment.json"]).is_ok());
+        for bad in [
+            &["media/", "media"][..],
+            &["media/", "media/x"],
+            &["a/b", "a"],
+            &["x", "x"],
+        ] {
+            assert!(list(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -1,15 +1,29 @@
 //! The installer at the head of every wheelsfx artifact: `./artifact -d DEST`.
 //!
-//! The install reads top to bottom as its steps, one module each:
-//! locate -> verify -> target -> stage -> unpack -> venv -> install -> wire -> commit.
+//! A deploy reads top to bottom as its steps, one module each:
+//! locate -> verify -> existing (what DEST holds) -> target -> lock -> stage -> unpack -> venv
+//! -> install -> wire (+ env file) -> compile (+ app tree) -> shared links -> commit -> hooks
+//! -> activate -> prune.
 
+mod activate;
+mod background;
 mod commit;
 mod compile;
+mod dry_run;
+mod envfile;
 mod error;
+mod existing;
+mod hooks;
 mod install;
 mod locate;
+mod lock;
 mod progress;
+mod prune;
+mod release;
+mod report;
+mod rollback;
 mod run;
+mod shared;
 mod stage;
 mod target;
 mod trust;
@@ -20,17 +34,19 @@ mod wire;
 
 use clap::Parser;
 use error::{Fail, Result};
-use install::Installer;
+use existing::Existing;
+use install::{Installer, Planned};
+use lock::Lock;
+use report::Report;
 use serde_json::{json, Value};
 use stage::Stage;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wheelsfx_payload::inspect;
 use wheelsfx_payload::limits::Limits;
-use wheelsfx_payload::manifest::Manifest;
+use wheelsfx_payload::reader::Payload;
 use wheelsfx_payload::signature::Verdict;
 
 /// Installs this artifact's Python application into DEST: a virtualenv built with the
@@ -38,7 +54,8 @@ use wheelsfx_payload::signature::Verdict;
 #[derive(Parser, Debug)]
 #[command(name = "artifact", disable_version_flag = true, after_help = EXIT_CODES)]
 struct Cli {
-    /// Release directory to create (must not exist, unless --force)
+    /// Release directory to create. If it holds this artifact already, nothing is installed
+    /// (its hooks are finished if they failed); anything else is refused unless --force
     #[arg(short = 'd', long = "dest", value_name = "DEST")]
     dest: Option<PathBuf>,
     /// Interpreter for the venv: a path or a name on PATH [default: pythonX.Y for the
@@ -48,7 +65,9 @@ struct Cli {
     /// How to install the wheels
     #[arg(long, value_enum, default_value = "native")]
     installer: Installer,
-    /// Replace an existing DEST (atomically: the old release is swapped out whole)
+    /// Replace an existing DEST holding something else (atomically: the old release is swapped
+    /// out whole, keeping its environment.json, and deleted in the background); never the
+    /// release a symlink points at
     #[arg(long)]
     force: bool,
     /// If another run is installing into DEST, wait for it instead of failing
@@ -57,9 +76,37 @@ struct Cli {
     /// Do not byte-compile the installed Python files
     #[arg(long)]
     no_compile: bool,
-    /// Copy this flat JSON object of strings to DEST/environment.json
+    /// Copy this flat JSON object of strings to DEST/environment.json (with its mode)
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// DEST/environment.json's mode instead of the --env-file's own (octal, e.g. 0640)
+    #[arg(long, value_name = "OCTAL", requires = "env_file", value_parser = envfile::parse_mode)]
+    env_mode: Option<u32>,
+    /// DEST/environment.json's group (a name or a gid), e.g. the web server's
+    #[arg(long, value_name = "GROUP", requires = "env_file")]
+    env_group: Option<String>,
+    /// Before the hooks, DEST/environment.json must exist and be valid, else they fail (exit 8);
+    /// the hooks get WHEELSFX_STRICT_ENV=1, which makes the venv's Python refuse to start
+    /// without it
+    #[arg(long)]
+    strict_env: bool,
+    /// After the install, run this shell command in DEST/<app> (after the artifact's own
+    /// post-install hooks), with DEST/venv/bin first on PATH and environment.json loaded;
+    /// repeatable, in order. A failing hook leaves the release installed, not activated (exit 8)
+    #[arg(long = "run", value_name = "CMD", conflicts_with = "rollback")]
+    run: Vec<String>,
+    /// Run no hooks (neither the artifact's nor --run's)
+    #[arg(long, conflicts_with = "run")]
+    no_hooks: bool,
+    /// The shared directory for shared paths [default: DEST/../../shared when DEST is in a
+    /// releases/ folder]
+    #[arg(long, value_name = "DIR")]
+    shared: Option<PathBuf>,
+    /// Make PATH in the release (e.g. environment.json, media/) a relative symlink to
+    /// SHARED/PATH (besides the artifact's own shared paths); a trailing / marks a directory,
+    /// made in SHARED when missing; repeatable
+    #[arg(long, value_name = "PATH")]
+    link_shared: Vec<String>,
     /// Refuse an artifact that would unpack to more than this many bytes (zip-bomb guard)
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_unpacked)]
     max_unpacked_size: u64,
@@ -86,16 +133,41 @@ struct Cli {
     /// Print the app, its build and the stub's version
     #[arg(long)]
     version: bool,
+    /// On a DEST that already holds this artifact, complete, run the hooks again
+    #[arg(long, conflicts_with = "rollback")]
+    rerun_hooks: bool,
+    /// Then point this symlink at DEST (relative, replaced atomically)
+    #[arg(long, value_name = "LINK")]
+    activate: Option<PathBuf>,
+    /// Then keep the N newest complete releases beside DEST (or beside LINK's release with
+    /// --rollback) and delete the older ones in the background; the one installed and any a
+    /// symlink points at are never deleted
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep: Option<u64>,
+    /// Point LINK back at the previous complete release. Needs no payload: after the artifact
+    /// is deleted, run DEST/.wheelsfx/wheelsfx --rollback LINK
+    #[arg(long, value_name = "LINK", conflicts_with_all = ["dest", "inspect", "list", "verify", "activate"])]
+    rollback: Option<PathBuf>,
+    /// With --rollback: go back to the release named NAME (a directory beside LINK's release)
+    #[arg(long, value_name = "NAME", requires = "rollback")]
+    to: Option<String>,
+    /// Show what would happen (install, hooks, activation, pruning), having verified the
+    /// artifact and chosen the interpreter; write nothing
+    #[arg(long, conflicts_with_all = ["inspect", "list", "verify"])]
+    dry_run: bool,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad usage, 3 corrupt, tampered or untrusted artifact, \
-4 no fitting interpreter, 5 install failed, 6 DEST exists or is being installed by another run.";
+const EXIT_CODES: &str = "Exit codes: 0 ok (changed or not), 2 bad usage, 3 corrupt, tampered or untrusted \
+artifact, 4 no fitting interpreter, 5 install failed, 6 DEST holds something else (another artifact, \
+not a release, or --force onto the active release), 7 DEST is locked by another run, 8 a hook failed \
+(release installed, not activated), 9 activation, rollback or pruning failed.";
 
 /// Set while a release is being built and not yet committed: only then may a panic say that
 /// nothing was installed.
 static BUILDING: AtomicBool = AtomicBool::new(false);
 
 fn main() {
+    background::serve_if_asked();
     std::panic::set_hook(Box::new(|info| {
         let dest = if BUILDING.load(Ordering::SeqCst) {
             "; nothing was installed at DEST"
@@ -131,9 +203,15 @@ fn usage_error(e: clap::Error) -> Fail {
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit();
     }
+    // The first paragraph: clap names the missing arguments on the lines after its first.
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-    Fail::usage(format!("{first}; see --help"))
+    let first: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let first = first.join(" ");
+    let first = first.trim_start_matches("error: ");
+    Fail::usage(format!(
+        "{}; see --help",
+        if first.is_empty() { "bad usage" } else { first }
+    ))
 }
 
 /// One line on stdout. A closed or failing stdout is ignored: the outcome (the exit code)
@@ -155,13 +233,17 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
         print_version();
         return Ok(None);
     }
+    // Before anything reads the payload: a release's own stub has none.
+    if let Some(link) = &cli.rollback {
+        return rollback::rollback(link, cli.to.as_deref(), cli.keep(), cli.dry_run).map(|r| cli.finish(&r));
+    }
     if !(cli.inspect || cli.list || cli.verify) {
         let Some(dest) = cli.dest.clone() else {
             return Err(Fail::usage(
-                "nothing to do: pass -d DEST to install (or --inspect, --list, --verify; see --help)",
+                "nothing to do: pass -d DEST to install (or --rollback LINK, --inspect, --list, --verify; see --help)",
             ));
         };
-        return install(&cli, &dest).map(Some);
+        return deploy(&cli, &dest).map(|r| cli.finish(&r));
     }
     // --inspect and --list show any artifact; --verify checks it as an install would.
     let trusted = if cli.verify {
@@ -171,7 +253,7 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
     };
     let (mut payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     if cli.inspect {
-        inspect::inspect(&payload.manifest, verdict, cli.json);
+        inspect::inspect(&payload, verdict, cli.json);
     } else if cli.list {
         inspect::list(&payload.manifest);
     } else {
@@ -192,6 +274,23 @@ impl Cli {
             max_unpacked: self.max_unpacked_size,
             max_ratio: self.max_ratio,
         }
+    }
+
+    fn keep(&self) -> Option<usize> {
+        self.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Says what a run did (a dry run on stdout: it is the answer), and returns its result.
+    fn finish(&self, report: &Report) -> Option<Value> {
+        if !self.json {
+            for line in report.lines() {
+                match report.dry_run {
+                    true => say_out(&inspect::escaped_lines(&format!("dry run: {line}"))),
+                    false => say_err(&format!("wheelsfx: {line}")),
+                }
+            }
+        }
+        Some(report.to_json())
     }
 }
 
@@ -220,6 +319,15 @@ struct Say {
 }
 
 impl Say {
+    fn new(quiet: bool) -> Say {
+        let now = Instant::now();
+        Say {
+            quiet,
+            start: now,
+            timings: Vec::new(),
+            last: now,
+        }
+    }
     fn step(&mut self, name: &'static str) {
         let now = Instant::now();
         self.timings.push((name, now.duration_since(self.last).as_millis()));
@@ -232,26 +340,135 @@ impl Say {
     }
 }
 
-fn install(cli: &Cli, dest: &Path) -> Result<Value> {
-    let now = Instant::now();
-    let mut say = Say {
-        quiet: cli.json,
-        start: now,
-        timings: Vec::new(),
-        last: now,
-    };
-    stage::check_dest(&stage::absolute_dest(dest)?, cli.force)?;
-    let env_file = cli.env_file.as_deref().map(read_env_file).transpose()?;
+/// A deploy, top to bottom: verify -> what DEST holds -> (interpreter and plan) -> lock ->
+/// install and commit (when needed) -> hooks -> activate -> prune. Every refusal that needs no
+/// writing comes before anything is written; DEST's lock is then held to the end and removed.
+fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
+    let mut say = Say::new(cli.json);
+    let dest = stage::absolute(dest, "-d")?;
+    let env_file = cli
+        .env_file
+        .as_deref()
+        .map(|f| envfile::prepare(f, cli.env_mode, cli.env_group.as_deref()))
+        .transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
-    let artifact = locate::artifact_path()?;
-    let (mut payload, verdict) = verify::open(&artifact, &cli.limits(), &trusted)?;
+    let (payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     say.step("verify");
+    let m = &payload.manifest;
+    let hooks = hooks::Hooks::new(&m.post_install, &cli.run, cli.no_hooks, cli.strict_env, cli.json)?;
+    let links = shared::plan(
+        &dest,
+        cli.shared.as_deref(),
+        &cli.link_shared,
+        &m.link_shared,
+        env_file.is_some(),
+    )?;
+    let judge = || {
+        existing::judge(
+            &dest,
+            payload.artifact_digest(),
+            cli.force,
+            &activate::live(&dest, cli.activate.as_deref()),
+        )
+    };
+    let existing = judge()?;
+    let planned = existing.installs().then(|| choose(cli, &payload)).transpose()?;
+    say.step("target");
+    if cli.dry_run {
+        return dry_run::report(cli, &dest, &payload, existing, planned.map(|p| p.0), &hooks);
+    }
+    stage::make_parent(&dest)?;
+    let _lock = Lock::acquire(&dest, cli.wait)?;
+    let parent = dest.parent().expect("an absolute path keeps a parent");
+    background::delete_leftovers(parent);
+    // Judged again under the lock: another run may have installed DEST meanwhile.
+    let existing = judge()?;
+    let run_hooks = hooks_due(&existing, cli.rerun_hooks);
+    let mut report = match existing {
+        Existing::Absent | Existing::Replace => {
+            let planned = planned.map_or_else(|| choose(cli, &payload), Ok)?;
+            let built = Built {
+                planned,
+                env_file,
+                links,
+            };
+            let receipt = install(cli, &dest, payload, verdict, built, &hooks, &mut say)?;
+            let mut report = Report::new(receipt, false);
+            report.did("installed");
+            report
+        }
+        Existing::Unchanged(r) | Existing::HooksToRun(r) => {
+            say.line(&format!(
+                "{} already holds this artifact ({})",
+                dest.display(),
+                r.describe()
+            ));
+            Report::new(r.0, false)
+        }
+    };
+    if run_hooks {
+        let app = report.receipt["app"].as_str().unwrap_or_default().to_string();
+        let receipt = std::mem::take(&mut report.receipt);
+        report.receipt = hooks.run_in(&dest, &app, receipt)?;
+        if hooks.will_run() {
+            report.did("hooks");
+        }
+    }
+    if let Some(link) = &cli.activate {
+        report.activation(activate::activate(link, &dest)?);
+    }
+    if let Some(keep) = cli.keep() {
+        let live = activate::live_after(&dest, cli.activate.as_deref());
+        report.pruned(prune::prune(parent, keep, &live)?);
+    }
+    Ok(report)
+}
+
+/// Whether a deploy runs the hooks step: after an install; on this artifact with its hooks
+/// unfinished, always (none left means complete now); on this artifact complete, only with
+/// --rerun-hooks.
+fn hooks_due(existing: &Existing, rerun: bool) -> bool {
+    match existing {
+        Existing::Absent | Existing::Replace | Existing::HooksToRun(_) => true,
+        Existing::Unchanged(_) => rerun,
+    }
+}
+
+/// What deploy decided before taking the lock, for the install to build: the interpreter and
+/// every wheel's plan, the environment file, the shared links.
+struct Built {
+    planned: (target::Target, Vec<Planned>),
+    env_file: Option<envfile::Placement>,
+    links: Option<shared::Links>,
+}
+
+/// The interpreter for the venv and every wheel's plan: all checked before anything is
+/// written (and all a --dry-run checks).
+fn choose(cli: &Cli, payload: &Payload) -> Result<(target::Target, Vec<Planned>)> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
-    let planned = install::plan(&payload, &target.all_wheels(), &cli.limits(), hash_files)?;
-    say.step("target");
+    let planned = install::plan(payload, &target.all_wheels(), &cli.limits(), hash_files)?;
+    Ok((target, planned))
+}
+
+/// Builds the release in staging and commits it as DEST (with DEST's lock held), then runs
+/// nothing more: the hooks follow in `deploy`. Returns the receipt as committed.
+fn install(
+    cli: &Cli,
+    dest: &Path,
+    mut payload: Payload,
+    verdict: Verdict,
+    built: Built,
+    hooks: &hooks::Hooks,
+    say: &mut Say,
+) -> Result<Value> {
+    let Built {
+        planned: (target, planned),
+        env_file,
+        links,
+    } = built;
     BUILDING.store(true, Ordering::SeqCst);
-    let mut stage = Stage::prepare(dest, cli.force, cli.wait)?;
+    let mut stage = Stage::prepare(dest)?;
     let app = payload.manifest.app.name.clone();
     say.line(&format!(
         "installing {app} ({} wheels; signature: {}) into {} with {}",
@@ -265,12 +482,16 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
     let progress = progress::Progress::new(cli.json);
-    // Compile workers start now, so bytecode is compiled while the native install writes.
+    // Compile workers start now, so bytecode is compiled while the native install writes; with
+    // either installer they compile the app tree (pip compiles only what it installs).
     let python = stage.path("venv/bin/python");
-    let compiler = match (&target.python.cache_tag, cli.installer, cli.no_compile) {
-        (Some(_), Installer::Native, false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
+    let compiler = match (&target.python.cache_tag, cli.no_compile) {
+        (Some(_), false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
         _ => None,
     };
+    if let Some(c) = &compiler {
+        c.compile_app(&stage, &payload.manifest);
+    }
     let installed = match cli.installer {
         Installer::Native => Some(install::native::install(
             &payload,
@@ -291,19 +512,28 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     };
     say.step("install");
     wire::wire(&stage, &layout, &app)?;
-    if let Some((text, mode)) = env_file {
-        stage::write_new(&stage.path("environment.json"), &text, mode)?;
+    if let Some(env) = &env_file {
+        envfile::place(&stage, env)?;
     }
     say.step("wire");
-    // pip compiles as it installs; after the native installer, wait for the workers.
-    if let (Some(c), Some(installed), Some(tag)) = (compiler, &installed, &target.python.cache_tag) {
+    // Wait for the workers (pip compiles what it installs itself; they did the app tree).
+    if let (Some(c), Some(tag)) = (compiler, &target.python.cache_tag) {
         progress.wait("byte-compiling");
-        c.finish(&stage.path(&layout.site_packages), tag, installed)?;
+        c.finish(
+            &stage.path(&layout.site_packages),
+            tag,
+            installed.as_deref().unwrap_or(&[]),
+        )?;
         say.step("compile");
     }
     progress.done();
-    let receipt = receipt(cli, &stage, &payload.manifest, verdict, &target, &say);
-    commit::commit(&mut stage, &payload.manifest, &receipt)?;
+    // After compiling: no worker may write a pyc through a link into the shared directory.
+    if let Some(links) = &links {
+        shared::link(&stage, links)?;
+    }
+    let mut receipt = receipt(cli, &stage, &payload, verdict, &target, say);
+    hooks.at_commit(&mut receipt);
+    commit::commit(&mut stage, &payload, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);
     say.line(&format!(
         "installed {app} into {} in {:.1} s",
@@ -313,7 +543,8 @@ fn install(cli: &Cli, dest: &Path) -> Result<Value> {
     Ok(receipt)
 }
 
-fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &target::Target, say: &Say) -> Value {
+fn receipt(cli: &Cli, stage: &Stage, payload: &Payload, signature: Verdict, t: &target::Target, say: &Say) -> Value {
+    let m = &payload.manifest;
     let installed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -324,55 +555,14 @@ fn receipt(cli: &Cli, stage: &Stage, m: &Manifest, signature: Verdict, t: &targe
         "build_id": m.app.build_id,
         "dest": stage.dest,
         "digest": m.digest,
+        "artifact_digest": payload.artifact_digest(),
         "signature": signature.to_json(),
         "installer": cli.installer,
         "compiled": !cli.no_compile,
         "installed_at": installed_at,
-        "python": {
-            "path": t.python.invoked,
-            "executable": t.python.executable,
-            "version": t.python.version,
-            "implementation": t.python.implementation,
-            "cache_tag": t.python.cache_tag,
-            "pyc_magic": t.python.magic,
-        },
+        "python": t.python.to_json(),
         "wheels": t.wheels.iter().chain(&t.bootstrap).map(|w| &w.file).collect::<Vec<_>>(),
         "timings_ms": say.timings.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "wheelsfx": env!("CARGO_PKG_VERSION"),
     })
-}
-
-/// The most `--env-file` may hold: an environment is a few KiB; more is a mistake.
-const ENV_FILE_MAX: u64 = 1 << 20;
-
-/// `--env-file` must be what loadenv accepts (a flat JSON object of strings), checked before
-/// anything is written. Only a regular file of at most 1 MiB is read (a FIFO would hang us,
-/// /dev/zero fill memory); opened non-blocking so a FIFO is refused, not waited on. Returns
-/// the text and the file's mode, which `environment.json` keeps (a 0600 secret stays 0600).
-fn read_env_file(path: &Path) -> Result<(Vec<u8>, u32)> {
-    let bad = |why: String| Fail::usage(format!("--env-file {}: {why}", path.display()));
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| bad(format!("cannot open it ({e})")))?;
-    let meta = file.metadata().map_err(|e| bad(format!("cannot read it ({e})")))?;
-    if !meta.is_file() {
-        return Err(bad("it is not a regular file; pass a JSON file".into()));
-    }
-    if meta.len() > ENV_FILE_MAX {
-        return Err(bad(format!(
-            "it is {} bytes, over the 1 MiB limit; pass the environment as a small JSON object",
-            meta.len()
-        )));
-    }
-    let mut text = Vec::new();
-    file.take(ENV_FILE_MAX + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| bad(format!("cannot read it ({e})")))?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| bad(format!("it is not valid JSON ({e})")))?;
-    if !value.as_object().is_some_and(|o| o.values().all(Value::is_string)) {
-        return Err(bad("it must be a flat JSON object whose values are all strings".into()));
-    }
-    Ok((text, meta.permissions().mode() & 0o777))
 }

@@ -1,8 +1,8 @@
 //! `.wheelsfx/manifest.json`: what the artifact holds and how to check it.
 
 use crate::digest::entries_digest;
-use crate::layout::{check_entry_name, classify, BOOTSTRAP_DIR, WHEELS_DIR};
-use crate::names::{check_app_name, check_distribution, check_version, quoted};
+use crate::layout::{check_entry_name, check_link_paths, classify, BOOTSTRAP_DIR, WHEELS_DIR};
+use crate::names::{check_app_name, check_command, check_distribution, check_version, quoted};
 use crate::wheelname::normalize;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,15 @@ pub struct Manifest {
     pub target: Target,
     pub wheels: Vec<Wheel>,
     pub bootstrap_wheels: Vec<Wheel>,
+    /// Hooks declared at build time (`--post-install`): shell commands the stub runs in
+    /// `DEST/<app>` after the install, before any `--run` ones. Omitted when empty, so
+    /// artifacts without hooks keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_install: Vec<String>,
+    /// Paths of the release linked to the shared directory (`--link-shared`), as
+    /// [`crate::layout::check_link_path`] allows them. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_shared: Vec<String>,
     /// Every entry but the manifest, in payload order.
     pub entries: Vec<Entry>,
     /// [`entries_digest`] over `entries`.
@@ -107,7 +116,17 @@ impl Manifest {
                 }
             }
         }
-        self.check_one_home()
+        self.check_one_home()?;
+        self.check_deploy_steps()
+    }
+
+    /// The hooks become `/bin/sh -c` commands and the shared paths symlinks in the release:
+    /// checked like every other string the stub acts on.
+    fn check_deploy_steps(&self) -> Result<(), String> {
+        for cmd in &self.post_install {
+            check_command(cmd).map_err(|why| format!("post_install: {why}"))?;
+        }
+        check_link_paths(&self.link_shared).map_err(|why| format!("link_shared: {why}"))
     }
 
     /// Target versions become candidate names (`pythonX.Y`) the stub runs: `3.N` only, a few.

@@ -188,6 +188,22 @@ pub fn check_object_ref(module: &str, attr: &str) -> Result<(), String> {
     }
 }
 
+/// A hook command (`post_install`, `--run`): one line of shell for `/bin/sh -c`, shown in
+/// messages and the receipt. Not empty; no control characters but tab, so a command cannot
+/// hide lines from the operator reading it (chain commands with `&&` or `;`).
+pub fn check_command(cmd: &str) -> Result<(), String> {
+    if cmd.trim().is_empty() {
+        return Err("the hook command is empty".into());
+    }
+    if cmd.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "the hook command {} contains a line break or another control character; write one line (chain commands with && or ;)",
+            quoted(cmd)
+        ));
+    }
+    Ok(())
+}
+
 /// Python's identifier rule (XID_Start or `_`, then XID_Continue), so a launcher's `from M
 /// import A` never meets a character Python rejects.
 fn is_identifier(s: &str) -> bool {
@@ -277,6 +293,16 @@ mod tests {
         }
         for bad in ["", "a", "1.0 ", "1;x", "--log=/f", "1.0+", "1.0/x", "1..0"] {
             assert!(check_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn commands() {
+        for good in ["python manage.py migrate --noinput", "a && b; c\td"] {
+            assert!(check_command(good).is_ok(), "{good}");
+        }
+        for bad in ["", "  ", "a\nb", "a\rb", "\u{1b}[2Jrm -rf x", "a\u{85}b"] {
+            assert!(check_command(bad).is_err(), "{bad:?}");
         }
     }
 

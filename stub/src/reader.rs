@@ -44,6 +44,8 @@ pub struct Payload {
     stored: Vec<(usize, u64, u64)>,
     /// `wheelsfx-sha256:<hex>`: what an embedded signature signs.
     digest_line: String,
+    /// Where the zip payload starts: the bytes before it are the stub.
+    payload_start: u64,
     signature: Option<Signature>,
 }
 
@@ -89,6 +91,7 @@ impl Payload {
             archive,
             manifest,
             stored,
+            payload_start,
         } = parsed.map_err(|m| corrupt(path, &m))?;
         for ((index, _, _), sha) in stored.iter().zip(hashes) {
             let entry = &manifest.entries[*index];
@@ -111,8 +114,21 @@ impl Payload {
             archive,
             stored,
             digest_line,
+            payload_start,
             signature,
         })
+    }
+
+    /// The sha256 hex the artifact ends with (its trailer digest, over the whole file): the
+    /// artifact's identity, which a release's receipt records.
+    pub fn artifact_digest(&self) -> &str {
+        &self.digest_line[DIGEST_PREFIX.len()..]
+    }
+
+    /// How many bytes at the head of the artifact are the stub: everything before the zip's
+    /// first entry (the manifest; offsets are absolute, so nothing of the zip comes earlier).
+    pub fn stub_len(&self) -> u64 {
+        self.payload_start
     }
 
     /// Checks the embedded signature against the `trusted` keys (see [`signature::check`]):
@@ -256,11 +272,13 @@ fn trailer_with(file: &File, len: u64, block: usize) -> Option<Trailer> {
     })
 }
 
-/// The zip, its manifest, and the stored entries: (manifest index, data start, size).
+/// The zip, its manifest, the stored entries: (manifest index, data start, size), and
+/// where the zip's first entry starts.
 struct Parsed {
     archive: ZipArchive<File>,
     manifest: Manifest,
     stored: Vec<(usize, u64, u64)>,
+    payload_start: u64,
 }
 
 fn parse(file: File, limits: &Limits) -> Result<Parsed, String> {
@@ -268,10 +286,15 @@ fn parse(file: File, limits: &Limits) -> Result<Parsed, String> {
     let manifest = read_manifest(&mut archive)?;
     manifest.check_consistent()?;
     let stored = check_entries(&mut archive, &manifest, limits)?;
+    let payload_start = archive
+        .by_index_raw(0)
+        .map_err(|e| format!("its first entry cannot be read ({e})"))?
+        .header_start();
     Ok(Parsed {
         archive,
         manifest,
         stored,
+        payload_start,
     })
 }
 

@@ -1,11 +1,10 @@
-//! Step 4: take the lock and make the staging directory, a hidden sibling of DEST.
+//! Step 4: make the staging directory, a hidden sibling of DEST (with DEST's lock held).
 //!
 //! Everything is built in the staging directory with DEST's final paths written into it, and
 //! only `commit` makes it visible, by one rename. A run killed at any moment leaves at most a
 //! `.NAME.wheelsfx-stage` directory, which the next run (holding the lock) removes.
 
-use crate::error::{Code, Context, Fail, Result};
-use nix::fcntl::{Flock, FlockArg};
+use crate::error::{Context, Fail, Result};
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -17,45 +16,18 @@ pub struct Stage {
     pub dest: PathBuf,
     /// The staging directory, renamed to `dest` by `commit`.
     pub dir: PathBuf,
-    /// Held until the process exits: a concurrent run on the same DEST fails or waits.
-    _lock: Flock<File>,
     /// (device, inode) of the staging directory as created, checked again at commit.
     id: (u64, u64),
     pub committed: bool,
 }
 
-/// Checks that DEST can be deployed over, before any work: without --force it must not
-/// exist; with --force it must be a directory (or a symlink to one), since only a release
-/// directory can be swapped out whole.
-pub fn check_dest(dest: &Path, force: bool) -> Result<()> {
-    if fs::symlink_metadata(dest).is_err() {
-        return Ok(());
-    }
-    if !force {
-        return Err(Fail::new(
-            Code::DestExists,
-            format!(
-                "{} already exists; choose a new release directory, or pass --force to replace it",
-                dest.display()
-            ),
-        ));
-    }
-    if !fs::metadata(dest).is_ok_and(|m| m.is_dir()) {
-        return Err(Fail::new(
-            Code::DestExists,
-            format!(
-                "{} exists and is not a directory, so --force cannot replace it with a release; remove it or choose another DEST",
-                dest.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A parent any user may write to (without the sticky bit) lets them swap the staging
-/// directory or the lock for a symlink between our checks and our writes; refused, as
-/// sshd's StrictModes refuses such a home directory.
-fn check_parent(parent: &Path) -> Result<()> {
+/// Creates DEST's parent (and any missing directory above it). A parent any user may write
+/// to (without the sticky bit) lets them swap the staging directory or the lock for a symlink
+/// between our checks and our writes; refused, as sshd's StrictModes refuses such a home
+/// directory.
+pub fn make_parent(dest: &Path) -> Result<()> {
+    let parent = dest.parent().expect("an absolute path keeps a parent");
+    fs::create_dir_all(parent).ctx(|| format!("cannot create the parent directory {}", parent.display()))?;
     let meta = fs::metadata(parent).ctx(|| format!("cannot read {}", parent.display()))?;
     let mode = meta.mode();
     if mode & 0o002 != 0 && mode & 0o1000 == 0 {
@@ -68,61 +40,13 @@ fn check_parent(parent: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Takes `.NAME.wheelsfx-lock`, opened without following a symlink (a planted one must not
-/// make root create a file elsewhere) and without blocking on a FIFO.
-fn lock(dest: &Path, wait: bool) -> Result<Flock<File>> {
-    let lock_path = sibling(dest, "lock");
-    let not_regular = || {
-        Fail::install(format!(
-            "the lock file {} is not a regular file (a symlink, FIFO or directory was put there); remove it and run again",
-            lock_path.display()
-        ))
-    };
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&lock_path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP | libc::ENXIO | libc::EISDIR) => not_regular(),
-            _ => Fail::install(format!(
-                "cannot create the lock file {} (is the parent writable?): {e}",
-                lock_path.display()
-            )),
-        })?;
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(not_regular());
+/// Removes whatever is at `path` (a directory, a file, a symlink: never followed), if anything.
+pub fn remove_any(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(_) => Ok(()),
     }
-    let arg = if wait {
-        FlockArg::LockExclusive
-    } else {
-        FlockArg::LockExclusiveNonblock
-    };
-    Flock::lock(file, arg).map_err(|_| {
-        Fail::new(
-            Code::DestExists,
-            format!(
-                "another wheelsfx run is installing into {} (it holds {}); wait for it to finish, or pass --wait",
-                dest.display(),
-                lock_path.display()
-            ),
-        )
-    })
-}
-
-/// Removes what an interrupted run left at `path`, whatever it is (a directory, a file, a
-/// symlink: never followed), so a leftover can never make later runs fail.
-fn remove_stale(path: &Path) -> Result<()> {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    let removed = if meta.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    removed.ctx(|| format!("cannot remove {} left by an interrupted run", path.display()))
 }
 
 /// (device, inode) of `dir` if it is a real directory (not a symlink) owned by us.
@@ -168,20 +92,21 @@ pub fn sibling(dest: &Path, suffix: &str) -> PathBuf {
     dest.with_file_name(format!(".{name}.wheelsfx-{suffix}"))
 }
 
-/// DEST made absolute and normalised lexically (`.`/`..` removed), with a real file name.
-pub fn absolute_dest(dest: &Path) -> Result<PathBuf> {
-    let joined = if dest.is_absolute() {
-        dest.to_path_buf()
+/// `path` (given as `option PATH`) made absolute and normalised lexically (`.`/`..` removed,
+/// symlinks not resolved), with a real file name.
+pub fn absolute(path: &Path, option: &str) -> Result<PathBuf> {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
     } else {
         std::env::current_dir()
             .ctx(|| "cannot read the current directory".into())?
-            .join(dest)
+            .join(path)
     };
     let out = normalize_lexically(&joined);
     if out.parent().is_none() {
         return Err(Fail::usage(format!(
-            "-d {} names the root directory; name a release directory",
-            dest.display()
+            "{option} {} names the root directory; name a path below it",
+            path.display()
         )));
     }
     Ok(out)
@@ -203,24 +128,18 @@ pub fn normalize_lexically(p: &Path) -> PathBuf {
 }
 
 impl Stage {
-    pub fn prepare(dest: &Path, force: bool, wait: bool) -> Result<Stage> {
-        let dest = absolute_dest(dest)?;
-        let parent = dest.parent().expect("absolute_dest keeps a parent");
-        fs::create_dir_all(parent).ctx(|| format!("cannot create the parent directory {}", parent.display()))?;
-        check_parent(parent)?;
-        let lock = lock(&dest, wait)?;
-        check_dest(&dest, force)?;
-        let dir = sibling(&dest, "stage");
-        for stale in [&dir, &sibling(&dest, "old")] {
-            remove_stale(stale)?;
-        }
+    /// Makes the staging directory for the absolute `dest`, whose parent exists
+    /// ([`make_parent`]) and whose lock the caller holds.
+    pub fn prepare(dest: &Path) -> Result<Stage> {
+        let dir = sibling(dest, "stage");
+        // What an interrupted run left: it must never make later runs fail.
+        remove_any(&dir).ctx(|| format!("cannot remove {} left by an interrupted run", dir.display()))?;
         fs::create_dir(&dir).ctx(|| format!("cannot create the staging directory {}", dir.display()))?;
         let id = owned_dir(&dir)?;
         Ok(Stage {
-            dest,
+            dest: dest.to_path_buf(),
             dir,
             id,
-            _lock: lock,
             committed: false,
         })
     }
@@ -264,7 +183,9 @@ mod tests {
         let root = std::env::temp_dir().join(format!("wheelsfx-stage-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("elsewhere")).unwrap();
-        let stage = Stage::prepare(&root.join("srv/rel"), false, false).unwrap();
+        let dest = root.join("srv/rel");
+        make_parent(&dest).unwrap();
+        let stage = Stage::prepare(&dest).unwrap();
         assert!(stage.check_unchanged().is_ok());
         fs::rename(&stage.dir, root.join("moved")).unwrap();
         std::os::unix::fs::symlink(root.join("elsewhere"), &stage.dir).unwrap();

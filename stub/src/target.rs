@@ -51,6 +51,18 @@ impl Interpreter {
         )
     }
 
+    /// The receipt's `python` object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "path": self.invoked,
+            "executable": self.executable,
+            "version": self.version,
+            "implementation": self.implementation,
+            "cache_tag": self.cache_tag,
+            "pyc_magic": self.magic,
+        })
+    }
+
     fn tag_facts(&self) -> TagFacts {
         let libc = match &self.libc {
             Some((name, ver)) => {

@@ -23,13 +23,18 @@ pub fn wire(stage: &Stage, layout: &VenvLayout, app: &str) -> Result<()> {
     Ok(())
 }
 
-/// `DEST/<app>` on sys.path, computed from sys.prefix at every start, so a release reached
-/// through a `current` symlink, or moved, still finds its own tree.
+/// `DEST/<app>` first on sys.path (ahead of site-packages and the stdlib; only the script's
+/// own directory, added later by Python, comes before it), as `manage.py` gives it: under a
+/// console script (gunicorn) an installed distribution named like the app must not shadow it.
+/// Computed from sys.prefix at every start, so a release reached through a `current` symlink,
+/// or moved, still finds its own tree. Added once: site runs a venv's `.pth` lines twice.
 /// The name is a Python string literal written by serde_json: its escaping is valid Python
 /// for ASCII (which app names are), unlike Rust's `{:?}` (`\u{..}`).
 fn write_app_pth(site: &Path, app: &str) -> Result<()> {
     let literal = serde_json::to_string(app).expect("a string serialises");
-    let text = format!("import os, sys; sys.path.append(os.path.join(os.path.dirname(sys.prefix), {literal}))\n");
+    let text = format!(
+        "import os, sys; p = os.path.join(os.path.dirname(sys.prefix), {literal}); p in sys.path or sys.path.insert(0, p)\n"
+    );
     write_new(&site.join(format!("{app}.pth")), text.as_bytes(), 0o644)
 }
 

@@ -14,10 +14,12 @@ mod deploy;
 mod example;
 mod faults;
 mod format;
+mod hooks;
 mod hostile;
 mod packing;
 mod parity;
 mod refusals;
+mod releases;
 mod robust;
 mod signing;
 

@@ -46,8 +46,8 @@ fn robust_lock_symlink_and_open_parent_are_refused() {
     let out = fx.install_command(&dest, py).output().unwrap();
     refused(&out, 5, "is not a regular file");
     assert!(!outside.exists(), "the planted lock symlink was followed");
-    nothing_left(&dest);
     std::fs::remove_file(parent.join(".rel.wheelsfx-lock")).unwrap();
+    nothing_left(&dest);
 
     std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = fx.install_command(&dest, py).output().unwrap();
@@ -522,7 +522,7 @@ fn robust_app_pth_is_a_python_string_literal() {
     let pth = std::fs::read_to_string(site.join("mysite.pth")).unwrap();
     assert_eq!(
         pth,
-        "import os, sys; sys.path.append(os.path.join(os.path.dirname(sys.prefix), \"mysite\"))\n"
+        "import os, sys; p = os.path.join(os.path.dirname(sys.prefix), \"mysite\"); p in sys.path or sys.path.insert(0, p)\n"
     );
     let out = ok(Command::new(dest.join("venv/bin/python")).args(["-c", "import mysite; print(mysite.NAME)"]));
     assert_eq!(text(&out.stdout).trim(), "mysite");

@@ -257,19 +257,23 @@ pub fn refused(out: &Output, code: i32, needle: &str) {
     );
 }
 
-/// Nothing at DEST, and nothing of ours beside it but the lock (no staging, no leftovers).
+/// Nothing at DEST, and nothing of ours beside it: no staging, no lock (a run removes its
+/// own), no old tree (deleted in the background: waited for, up to 30 s).
 pub fn nothing_left(dest: &Path) {
     assert!(!dest.exists(), "{} exists", dest.display());
-    let left: Vec<String> = std::fs::read_dir(dest.parent().unwrap())
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(
-        left.iter()
-            .all(|n| n.ends_with(".wheelsfx-lock") || !n.contains(".wheelsfx-")),
-        "left behind: {left:?}"
-    );
+    let ours = || -> Vec<String> {
+        std::fs::read_dir(dest.parent().unwrap())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains(".wheelsfx-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = std::time::Instant::now();
+    while ours().iter().any(|n| n.ends_with(".wheelsfx-old")) && start.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ours().is_empty(), "left behind: {:?}", ours());
 }
