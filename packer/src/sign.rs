@@ -24,7 +24,6 @@ const KDF_NONE: [u8; 2] = [0, 0];
 const KDF_SCRYPT: [u8; 2] = *b"Sc";
 const CHECKSUM_ALGORITHM: [u8; 2] = *b"B2";
 /// A secret key file is two short lines.
-
 pub struct SecretKey {
     id: KeyId,
     key: SigningKey,

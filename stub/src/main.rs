@@ -497,7 +497,6 @@ fn install(
             &payload,
             &stage,
             &layout,
-            &target.python.xy(),
             planned,
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 pub struct VenvLayout {
     pub bin: PathBuf,
     pub site_packages: PathBuf,
+    /// The interpreter's `X.Y` (`pythonX.Y` launchers, `.data/headers` paths).
+    pub xy: String,
 }
 
 impl VenvLayout {
@@ -19,6 +21,7 @@ impl VenvLayout {
         VenvLayout {
             bin: PathBuf::from("venv/bin"),
             site_packages: PathBuf::from(format!("venv/lib/python{}/site-packages", python.xy())),
+            xy: python.xy(),
         }
     }
 }

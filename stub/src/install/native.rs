@@ -83,7 +83,6 @@ pub fn install(
     payload: &Payload,
     stage: &Stage,
     layout: &VenvLayout,
-    xy: &str,
     planned: Vec<Planned>,
     limits: Limits,
     compile: Option<&Sender<PathBuf>>,
@@ -93,7 +92,7 @@ pub fn install(
         limits,
         site: stage.path(&layout.site_packages),
         venv: stage.path("venv"),
-        xy: xy.to_string(),
+        xy: layout.xy.clone(),
         python: stage.final_path("venv/bin/python").to_string_lossy().into_owned(),
     };
     let file = Arc::new(File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?);
