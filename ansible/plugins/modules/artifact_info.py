@@ -24,14 +24,8 @@ options:
         (the stub inside every artifact is a static Linux executable).
     type: path
     required: true
-attributes:
-  check_mode:
-    support: full
-    description: Runs in check mode, reporting what it would do.
-    details: It only reads.
-  diff_mode:
-    support: none
-    description: Shows no diff.
+extends_documentation_fragment:
+  - wheelsfx.deploy.read_only
 seealso:
   - module: wheelsfx.deploy.release_info
   - module: wheelsfx.deploy.release

@@ -27,14 +27,8 @@ options:
   digest:
     description: An artifact's digest (C(artifact_digest) from M(wheelsfx.deploy.artifact_info)).
     type: str
-attributes:
-  check_mode:
-    support: full
-    description: Runs in check mode, reporting what it would do.
-    details: It only reads.
-  diff_mode:
-    support: none
-    description: Shows no diff.
+extends_documentation_fragment:
+  - wheelsfx.deploy.read_only
 seealso:
   - module: wheelsfx.deploy.artifact_info
   - module: wheelsfx.deploy.release
