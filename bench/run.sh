@@ -20,4 +20,4 @@ ARTIFACT=$(BENCH_WORK=$WORK bash "$ROOT/bench/artifact.sh")
 
 exec "$PY" "$ROOT/bench/bench.py" --rounds "$ROUNDS" --work "$WORK" --python "$PY" \
   --artifact "$ARTIFACT" --wheels "$CORPUS/wagtail" --uv "$WORK/uvenv/bin/uv" \
-  --stub "$ROOT/target/stub/x86_64-unknown-linux-musl/release/wheelsfx-stub"
+  --stub "${CARGO_TARGET_DIR:-$ROOT/target}/stub/x86_64-unknown-linux-musl/release/wheelsfx-stub"
