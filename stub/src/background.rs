@@ -110,8 +110,7 @@ mod tests {
 
     #[test]
     fn retire_picks_a_free_hidden_name() {
-        let root = std::env::temp_dir().join(format!("wheelsfx-retire-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+        let root = crate::stage::scratch_dir("retire");
         for n in ["7/a", ".7.wheelsfx-old/b"] {
             fs::create_dir_all(root.join(n)).unwrap();
         }

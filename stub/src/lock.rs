@@ -107,9 +107,7 @@ mod tests {
 
     #[test]
     fn a_lock_is_exclusive_removed_at_drop_and_a_waiter_follows_the_new_file() {
-        let root = std::env::temp_dir().join(format!("wheelsfx-lock-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&root).unwrap();
+        let root = crate::stage::scratch_dir("lock");
         let dest = root.join("rel");
         let held = Lock::acquire(&dest, false).unwrap();
         let lock_file = sibling(&dest, "lock");

@@ -174,14 +174,22 @@ impl Drop for Stage {
     }
 }
 
+/// A fresh, empty directory for a unit test, unique to the test process.
+#[cfg(test)]
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("wheelsfx-{name}-test-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).expect("a scratch directory");
+    root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_staging_directory_swapped_for_a_symlink_is_refused_at_commit() {
-        let root = std::env::temp_dir().join(format!("wheelsfx-stage-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+        let root = scratch_dir("stage");
         fs::create_dir_all(root.join("elsewhere")).unwrap();
         let dest = root.join("srv/rel");
         make_parent(&dest).unwrap();
