@@ -8,6 +8,7 @@ mod pip;
 mod plan;
 mod requires;
 mod sign;
+mod targets;
 mod tree;
 mod wheel;
 mod write;
@@ -75,6 +76,19 @@ pub struct BuildArgs {
     /// A directory of prebuilt wheels, taken as they are
     #[arg(long)]
     pub wheelhouse: Option<PathBuf>,
+    /// A PEP 751 lock file (pylock.toml, as `uv export --format pylock.toml` or `pip lock`
+    /// write it): the packages its markers select for each target, every hash checked
+    #[arg(long, value_name = "PYLOCK")]
+    pub lock: Option<PathBuf>,
+    /// Build for this exact CPython version (X.Y.Z, e.g. the servers' 3.11.2) instead of the
+    /// build machine's: binary wheels fetched for it, every Requires-Python checked against it;
+    /// repeatable (one wheel set per version, shared wheels stored once)
+    #[arg(long, value_name = "X.Y.Z")]
+    pub target_python: Vec<String>,
+    /// Fetch wheels for this platform tag (e.g. manylinux_2_36_x86_64: the servers' glibc)
+    /// instead of the build machine's; repeatable
+    #[arg(long, value_name = "TAG")]
+    pub platform: Vec<String>,
     /// Directory with pip and setuptools wheels [default: downloaded once with pip]
     #[arg(long)]
     pub bootstrap_wheels: Option<PathBuf>,

@@ -189,6 +189,7 @@ fn target(inputs: &Inputs) -> Target {
     Target {
         python_versions: versions,
         tags,
+        ..Target::default()
     }
 }
 

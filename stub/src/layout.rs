@@ -19,8 +19,10 @@ pub const LOADENV_PTH: &str = "loadenv-init.pth";
 pub const DIGEST_PREFIX: &str = "wheelsfx-sha256:";
 pub const DIGEST_COMMENT_LEN: usize = DIGEST_PREFIX.len() + 64;
 
-/// Version of the payload format; a stub refuses a manifest with a newer one.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the payload format; a stub refuses a manifest with a newer one. Format 2 added
+/// the target's wheel sets (`target.sets`): a format-1 stub would ignore them and could
+/// install a wheel made for another Python.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Where an entry belongs, decided by its name and the app's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

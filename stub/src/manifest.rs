@@ -49,6 +49,54 @@ pub struct Target {
     pub python_versions: Vec<String>,
     /// Every distinct tag over all wheels.
     pub tags: Vec<String>,
+    /// The lowest interpreter `X.Y.Z` any set accepts (every wheel's Requires-Python met);
+    /// shown by `--inspect` and named in the stub's refusal. Omitted when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_python: Option<String>,
+    /// The glibc `X.Y` the wheels need (the highest manylinux floor over the sets); omitted
+    /// when no wheel is tied to a glibc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
+    /// One wheel set per exact target the packer built for (`--target-python`, or the
+    /// interpreter pip ran with). When present, the stub installs only the wheels of the set
+    /// made for the chosen interpreter's X.Y. Omitted when the build named no target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<TargetSet>,
+}
+
+/// The wheels chosen for one exact target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TargetSet {
+    /// The exact version built for, `X.Y.Z` (`--target-python`).
+    pub python: String,
+    /// Platform tags the wheels were fetched for (`--platform`); empty: the build machine's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// The lowest `X.Y.Z` of this X.Y that every wheel of the set accepts.
+    pub min_python: String,
+    /// The glibc `X.Y` this set needs, if any wheel is tied to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
+    /// Payload paths (`wheels/NAME.whl`) of the set, each one of `Manifest::wheels`; the
+    /// bootstrap wheels are shared by every set.
+    pub wheels: Vec<String>,
+}
+
+impl TargetSet {
+    /// `[X, Y, Z]` of `python` (checked by [`Manifest::check_consistent`]).
+    pub fn version(&self) -> [u32; 3] {
+        parse_xyz(&self.python).unwrap_or([0, 0, 0])
+    }
+}
+
+/// `X.Y.Z` (or `X.Y`, read as `X.Y.0`) as three numbers.
+pub fn parse_xyz(text: &str) -> Option<[u32; 3]> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let n = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse().ok());
+    Some([n(0)?, n(1)?, n(2)?])
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -140,8 +188,26 @@ impl Manifest {
         match versions.iter().find(|v| !plain(v)) {
             Some(bad) => Err(format!("the target Python version {} is not 3.N", quoted(bad))),
             None if versions.len() > 32 => Err(format!("it targets {} Python versions; at most 32", versions.len())),
-            None => Ok(()),
+            None => self.check_sets(),
         }
+    }
+
+    /// Each set names an exact version and only wheels the manifest lists.
+    fn check_sets(&self) -> Result<(), String> {
+        let t = &self.target;
+        for v in t.min_python.iter().chain(t.sets.iter().flat_map(|s| [&s.python, &s.min_python])) {
+            parse_xyz(v).ok_or_else(|| format!("the target Python version {} is not X.Y.Z", quoted(v)))?;
+        }
+        for set in &t.sets {
+            if let Some(w) = set.wheels.iter().find(|w| !self.wheels.iter().any(|m| &m.file == *w)) {
+                return Err(format!(
+                    "the wheel set for Python {} names {}, which is not one of the artifact's wheels",
+                    quoted(&set.python),
+                    quoted(w)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A distribution is either the project's or a bootstrap one: two copies would be two
