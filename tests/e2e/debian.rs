@@ -35,7 +35,7 @@ fn mirror() -> Option<String> {
 }
 
 /// A tarball of a minimal root for `suite`, built on first use.
-fn root_tarball(suite: &str) -> Result<PathBuf, String> {
+pub fn root_tarball(suite: &str) -> Result<PathBuf, String> {
     let tar = roots_cache().join(format!("{suite}.tar"));
     if tar.is_file() {
         return Ok(tar);

@@ -12,6 +12,7 @@ mod confine;
 mod corpus;
 mod debian;
 mod deploy;
+mod docker;
 mod example;
 mod faults;
 mod format;
