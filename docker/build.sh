@@ -24,6 +24,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "docker/build.sh: $*" >&2; exit 1; }
+usage_error() { echo "docker/build.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
 base=${WHEELSFX_BASE_IMAGE:-debian:bookworm}
@@ -31,16 +32,16 @@ rebuild=
 project=
 while [ $# -gt 0 ]; do
   case $1 in
-    --base) [ $# -ge 2 ] || die "--base needs an image name"; base=$2; shift 2 ;;
+    --base) [ $# -ge 2 ] || usage_error "--base needs an image name"; base=$2; shift 2 ;;
     --base=*) base=${1#*=}; shift ;;
     --rebuild) rebuild=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
-    -*) die "unknown option $1 (build options go after --; see docker/build.sh --help)" ;;
-    *) [ -z "$project" ] || die "one PROJECT only (build options go after --)"; project=$1; shift ;;
+    -*) usage_error "unknown option $1 (build options go after --; see docker/build.sh --help)" ;;
+    *) [ -z "$project" ] || usage_error "one PROJECT only (build options go after --)"; project=$1; shift ;;
   esac
 done
-[ -n "$project" ] || die "no PROJECT given (docker/build.sh PROJECT [-- build options])"
+[ -n "$project" ] || usage_error "no PROJECT given (docker/build.sh PROJECT [-- build options])"
 [ -d "$project" ] || die "the project directory $project does not exist"
 project=$(cd "$project" && pwd)
 docker=${DOCKER:-docker}
@@ -53,7 +54,7 @@ opts=()
 output=
 while [ $# -gt 0 ]; do
   case $1 in
-    -o | --output) [ $# -ge 2 ] || die "$1 needs a file"; output=$2; shift 2 ;;
+    -o | --output) [ $# -ge 2 ] || usage_error "$1 needs a file"; output=$2; shift 2 ;;
     --output=*) output=${1#*=}; shift ;;
     -o?*) output=${1#-o}; shift ;;
     *) opts+=("$1"); shift ;;
@@ -84,6 +85,7 @@ static_packer() {
   echo "$dir/$target/release/wheelsfx"
 }
 packer=$(static_packer)
+packer=$(cd "$(dirname "$packer")" && pwd)/$(basename "$packer") # docker mounts absolute paths only
 if command -v readelf >/dev/null && readelf -l "$packer" | grep -q INTERP; then
   die "$packer is dynamically linked; the image needs the static one (--target x86_64-unknown-linux-musl)"
 fi
@@ -95,8 +97,8 @@ if [ -n "$rebuild" ] || ! "$docker" image inspect "$tag" >/dev/null 2>&1; then
   echo "== docker build $tag (FROM $base)" >&2
   ctx=$(mktemp -d)
   trap 'rm -rf "$ctx"' EXIT
-  cp "$here/Dockerfile" "$packer" "$ctx/"
-  [ "$(basename "$packer")" = wheelsfx ] || mv "$ctx/$(basename "$packer")" "$ctx/wheelsfx"
+  cp "$here/Dockerfile" "$ctx/"
+  cp "$packer" "$ctx/wheelsfx"
   "$docker" build --network host --build-arg "BASE_IMAGE=$base" \
     --build-arg "EXTRA_PACKAGES=${WHEELSFX_EXTRA_PACKAGES:-}" -t "$tag" "$ctx" >&2 \
     || die "building the image $tag from $base failed; see docker's output above"

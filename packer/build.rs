@@ -21,12 +21,15 @@ fn main() {
     for watched in ["stub/src", "stub/Cargo.toml", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    // OUT_DIR is <target>/<profile>/build/<pkg>/out: keep the stub build beside <profile>.
-    let target_dir = PathBuf::from(env::var("OUT_DIR").unwrap())
-        .ancestors()
-        .nth(4)
-        .unwrap()
-        .join("stub");
+    // OUT_DIR is <target>/[<triple>/]<profile>/build/<pkg>/out: keep the stub build beside
+    // <profile>, in one place for every triple (a static packer, built --target musl, then
+    // shares the stub a host build made).
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let mut target_dir = out_dir.ancestors().nth(4).unwrap();
+    if target_dir.file_name() == env::var_os("TARGET").as_deref() {
+        target_dir = target_dir.parent().unwrap();
+    }
+    let target_dir = target_dir.join("stub");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args([
