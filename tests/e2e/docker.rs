@@ -156,6 +156,15 @@ fn the_example_built_in_docker_deploys_on_a_fresh_bookworm() {
     );
     println!("artifact built in the container: {:.1?}", started.elapsed());
 
+    // The packer build.sh found (cargo's) is static: no program interpreter.
+    let target_dir = Path::new(env!("CARGO_BIN_EXE_wheelsfx")).ancestors().nth(2).unwrap();
+    let packer = target_dir.join("x86_64-unknown-linux-musl/release/wheelsfx");
+    let headers = text(&ok(Command::new("readelf").arg("-l").arg(&packer)).stdout);
+    assert!(
+        !headers.contains("INTERP"),
+        "{} is not static:\n{headers}",
+        packer.display()
+    );
     // Built with the container's Python, bookworm's 3.11.
     let inspect = ok(wheelsfx().arg("inspect").arg(&artifact));
     assert!(text(&inspect.stdout).contains("3.11"), "{}", text(&inspect.stdout));
