@@ -16,8 +16,9 @@
 # Environment: WHEELSFX_BASE_IMAGE (as --base), WHEELSFX_IMAGE (the image's tag),
 # WHEELSFX_STATIC (the static packer to use instead of building one with cargo),
 # WHEELSFX_EXTRA_PACKAGES (Debian packages added to the image, e.g. "build-essential
-# python3-dev"), WHEELSFX_DOCKER_ARGS (more `docker run` arguments, e.g. "-v /keys:/keys:ro"),
-# WHEELSFX_DOCKER_CACHE (pip's and wheelsfx's cache, kept between builds), DOCKER (the CLI).
+# python3-dev"; --rebuild after changing it), WHEELSFX_DOCKER_ARGS (more `docker run`
+# arguments, e.g. "-v /keys:/keys:ro"), WHEELSFX_DOCKER_CACHE (pip's and wheelsfx's cache,
+# kept between builds), DOCKER (the CLI).
 # Passed through: the host's CA bundle (PIP_CERT, REQUESTS_CA_BUNDLE, SSL_CERT_FILE or
 # /etc/ssl/certs/ca-certificates.crt), pip's configuration files and PIP_* variables (with
 # the files and folders they name), proxy variables; the container uses the host's network.
@@ -77,6 +78,9 @@ static_packer() {
   repo=$(cd "$here/.." && pwd)
   command -v cargo >/dev/null \
     || die "no static wheelsfx: set WHEELSFX_STATIC=PATH (one built with --target $target), or install cargo"
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+    rustup target add "$target" >&2
+  fi
   echo "== cargo build --release --target $target -p wheelsfx (the static packer)" >&2
   (cd "$repo" && cargo build --quiet --release --locked --target "$target" -p wheelsfx >&2) \
     || die "building the static packer failed (rustup target add $target?); or set WHEELSFX_STATIC=PATH"
