@@ -225,3 +225,32 @@ fn the_example_built_in_docker_deploys_on_a_fresh_bookworm() {
     let version = image.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert!(version.starts_with("wheelsfx"), "{version}");
 }
+
+/// docker/build.sh's refusals, one line each, before anything runs: no project, a project
+/// that is not there, no docker CLI, no daemon.
+#[test]
+fn build_sh_refuses_in_one_sentence() {
+    let script = repo().join("docker/build.sh");
+    let example = repo().join("examples/django");
+    let run = |args: &[&Path], docker: &str| {
+        let out = Command::new(&script).args(args).env("DOCKER", docker).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        (out.status.code(), err)
+    };
+    let (code, err) = run(&[], "docker");
+    assert!(code == Some(2) && err.contains("no PROJECT given"), "{err}");
+    let (code, err) = run(&[Path::new("/nonexistent/site")], "docker");
+    assert!(
+        code == Some(1) && err.contains("/nonexistent/site does not exist"),
+        "{err}"
+    );
+    let (code, err) = run(&[&example], "/nonexistent/docker");
+    assert!(code == Some(1) && err.contains("docker is not installed"), "{err}");
+    // A CLI whose `docker info` fails, as it does when no daemon answers.
+    let (code, err) = run(&[&example], "false");
+    assert!(
+        code == Some(1) && err.contains("cannot reach the docker daemon"),
+        "{err}"
+    );
+}
