@@ -8,6 +8,7 @@ use crate::debian::{fresh_root, in_root_ok, require_root, root_tarball};
 use crate::support::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,6 +100,45 @@ impl Drop for Dockerd {
     }
 }
 
+/// docker/build.sh as an unprivileged user (nobody, reaching the test's daemon through the
+/// socket's group): the artifact it leaves on the host is that user's. What it runs and reads
+/// is copied where that user may read it (a checkout may live in a private directory).
+fn build_as_nobody(dockerd: &Dockerd, packer: &Path, work: &Path) {
+    const NOBODY: u32 = 65534;
+    let home = work.join("nobody");
+    std::fs::create_dir_all(home.join("docker")).unwrap();
+    for file in ["build.sh", "Dockerfile"] {
+        std::fs::copy(repo().join("docker").join(file), home.join("docker").join(file)).unwrap();
+    }
+    std::fs::copy(packer, home.join("wheelsfx")).unwrap();
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("examples/django"))
+        .arg(home.join("site")));
+    ok(Command::new("chown")
+        .arg("-R")
+        .arg(format!("{NOBODY}:{NOBODY}"))
+        .arg(&home));
+    for dir in [work, dockerd.dir.path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::os::unix::fs::chown(dockerd.dir.path().join("sock"), None, Some(NOBODY)).unwrap();
+    ok(Command::new("setpriv")
+        .arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .arg("--clear-groups")
+        .arg(home.join("docker/build.sh"))
+        .args(["--base", BASE, "site", "--", "-o", "out/mysite.sfx"])
+        .current_dir(&home)
+        .env("HOME", &home)
+        .env("WHEELSFX_STATIC", home.join("wheelsfx"))
+        .env("DOCKER_HOST", dockerd.host())
+        .env_remove("PIP_FIND_LINKS")
+        .env_remove("PYTHONDONTWRITEBYTECODE"));
+    let artifact = std::fs::metadata(home.join("out/mysite.sfx")).unwrap();
+    assert_eq!((artifact.uid(), artifact.gid()), (NOBODY, NOBODY));
+}
+
 fn docker_cli_present() {
     if Command::new("docker").arg("--version").output().is_err() {
         missing("the docker CLI is not installed (apt-get install docker.io)");
@@ -168,9 +208,11 @@ fn the_example_built_in_docker_deploys_on_a_fresh_bookworm() {
     // Built with the container's Python, bookworm's 3.11.
     let inspect = ok(wheelsfx().arg("inspect").arg(&artifact));
     assert!(text(&inspect.stdout).contains("3.11"), "{}", text(&inspect.stdout));
-    // While the server deploys: the image's own packer runs (it is the static one), and
-    // dockerd stops (tens of seconds: containerd, the layers).
+    // While the server deploys: an unprivileged user builds too, the image's own packer runs
+    // (it is the static one), and dockerd stops (tens of seconds: containerd, the layers).
+    let (static_packer, work_dir) = (packer.clone(), w.to_path_buf());
     let image = std::thread::spawn(move || {
+        build_as_nobody(&dockerd, &static_packer, &work_dir);
         let out = ok(dockerd.docker().args([
             "run",
             "--rm",
