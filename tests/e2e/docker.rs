@@ -266,6 +266,8 @@ fn the_example_built_in_docker_deploys_on_a_fresh_bookworm() {
     println!("deployed on a fresh bookworm and served: {:.1?}", started.elapsed());
     let version = image.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert!(version.starts_with("wheelsfx"), "{version}");
+    drop(work);
+    println!("temporary files removed: {:.1?}", started.elapsed());
 }
 
 /// docker/build.sh's refusals, one line each, before anything runs: no project, a project
