@@ -424,12 +424,12 @@ pub fn run(old: &Path, new: &Path, json: bool) -> Result<(), crate::Failure> {
     Ok(())
 }
 
-/// One side's manifest: a release directory's (or a manifest.json named directly), else an
+/// One side's manifest: a release directory's (or a manifest copied out of one, `*.json`), else an
 /// artifact's, whose digest (and signature block, if any) `open` checks.
 fn load(path: &Path) -> Result<Manifest, crate::Failure> {
     let file = if path.is_dir() {
         path.join(MANIFEST)
-    } else if path.file_name().is_some_and(|n| n == "manifest.json") {
+    } else if path.extension().is_some_and(|x| x == "json") {
         path.to_path_buf()
     } else {
         let payload = crate::open(path)?;
@@ -437,18 +437,18 @@ fn load(path: &Path) -> Result<Manifest, crate::Failure> {
         return Ok(payload.manifest);
     };
     let bytes = std::fs::read(&file).map_err(|e| {
-        let hint = if path.is_dir() {
-            " (is it a release directory, DEST?)"
+        let what = if path.is_dir() {
+            " (a release directory, DEST, has one)"
         } else {
             ""
         };
-        (1, format!("cannot read {}: {e}{hint}", file.display()))
+        (1, format!("cannot read {}{what}: {e}", file.display()))
     })?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| (3, format!("{} is not a wheelsfx manifest: {e}", file.display())))?;
     manifest
         .check_consistent()
-        .map_err(|m| (3, format!("{} is damaged: {m}", file.display())))?;
+        .map_err(|m| (3, format!("{} fails its checks: {m}", file.display())))?;
     Ok(manifest)
 }
 

@@ -12,6 +12,7 @@ mod confine;
 mod corpus;
 mod debian;
 mod deploy;
+mod diff;
 mod example;
 mod faults;
 mod format;
