@@ -2,6 +2,7 @@
 //! release and the artifact about to replace it. Each side is an artifact (digest checked, as
 //! `inspect` does) or a release directory (its `.wheelsfx/manifest.json`, checked with the
 //! manifest's own rules). The comparison itself, [`diff`], is pure: manifest against manifest.
+//! Every string comes from the inputs, so control characters are escaped as `inspect` does.
 
 use pep508_rs::pep440_rs::Version;
 use serde::Serialize;
@@ -11,6 +12,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::str::FromStr;
+use wheelsfx_payload::inspect::json_safe;
 use wheelsfx_payload::layout::{classify, EntryKind, MANIFEST};
 use wheelsfx_payload::manifest::{Entry, Manifest, Wheel};
 use wheelsfx_payload::names::escaped;
@@ -304,7 +306,12 @@ pub fn render(d: &Diff) -> String {
     if !d.target.is_empty() {
         let _ = writeln!(out, "target:");
         for (k, c) in &d.target {
-            let _ = writeln!(out, "  {k}: {} -> {}", c.old, c.new);
+            let _ = writeln!(
+                out,
+                "  {k}: {} -> {}",
+                json_safe(&c.old.to_string()),
+                json_safe(&c.new.to_string())
+            );
         }
     }
     for (title, c) in [
@@ -415,7 +422,7 @@ fn summary(counts: &[(usize, &str)]) -> String {
 pub fn run(old: &Path, new: &Path, json: bool) -> Result<(), crate::Failure> {
     let d = diff(&load(old)?, &load(new)?);
     let text = if json {
-        serde_json::to_string_pretty(&d).expect("a diff serialises") + "\n"
+        json_safe(&serde_json::to_string_pretty(&d).expect("a diff serialises")) + "\n"
     } else {
         render(&d)
     };
@@ -691,6 +698,21 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} not in:\n{text}");
         }
+    }
+
+    #[test]
+    fn control_characters_from_the_inputs_are_escaped() {
+        let old = manifest(vec![], vec![]);
+        let mut new = old.clone();
+        new.app.build_id = Some("2\u{1b}[2J".into());
+        new.target.sets = vec![wheelsfx_payload::manifest::TargetSet {
+            python: "3.11.2".into(),
+            platforms: vec!["linux\u{9b}31m".into()],
+            min_python: "3.11.0".into(),
+            ..Default::default()
+        }];
+        let text = render(&diff(&old, &new));
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     }
 
     #[test]
