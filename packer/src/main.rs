@@ -4,6 +4,7 @@
 
 mod collect;
 mod config;
+mod diff;
 mod pip;
 mod plan;
 mod requires;
@@ -49,6 +50,16 @@ enum Command {
         /// Require a signature by this public key (a .pub file or its key line); repeatable
         #[arg(long, value_name = "PUBKEY")]
         trust: Vec<String>,
+    },
+    /// Compare two builds: artifacts or deployed release directories (DEST); exit 0 either way
+    Diff {
+        /// The artifact or release directory before
+        old: PathBuf,
+        /// The artifact or release directory after
+        new: PathBuf,
+        /// Print the differences as one JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Make a signing key pair: the secret key (0600) and PATH.pub, in minisign's formats
     Keygen {
@@ -155,6 +166,7 @@ fn main() -> ExitCode {
         }),
         Command::Verify { artifact, trust } => verify(&artifact, &trust),
         Command::Keygen { output, force } => keygen(&output, force),
+        Command::Diff { old, new, json } => diff::run(&old, &new, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

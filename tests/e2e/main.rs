@@ -12,6 +12,7 @@ mod confine;
 mod corpus;
 mod debian;
 mod deploy;
+mod diff;
 mod docker;
 mod example;
 mod faults;
