@@ -4,9 +4,11 @@
 
 mod collect;
 mod config;
+mod download;
 mod pip;
 mod plan;
 mod requires;
+mod select;
 mod sign;
 mod targets;
 mod tree;
