@@ -157,14 +157,47 @@ fn pip_download(python: &str, target: &TargetSpec, wheelhouse: Option<&Path>, di
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:"])
         .args(["--python-version", &target.version(), "--implementation", "cp"]);
-    for p in &target.platforms {
-        cmd.args(["--platform", p]);
+    for p in target.platforms.iter().flat_map(|p| compatible_platforms(p)) {
+        cmd.args(["--platform", &p]);
     }
     if let Some(w) = wheelhouse {
         cmd.arg("--find-links").arg(w);
     }
     cmd.arg("-d").arg(dir);
     cmd
+}
+
+/// Every platform tag a machine of `tag` accepts: pip takes `--platform` literally (only the
+/// legacy manylinux2010/2014 are widened), so `manylinux_2_36_x86_64` is passed with each
+/// older glibc floor down to manylinux1/2014, and `musllinux_1_2` with `musllinux_1_1`, `_1_0`.
+fn compatible_platforms(tag: &str) -> Vec<String> {
+    let legacy = [("manylinux1_", 5), ("manylinux2010_", 12), ("manylinux2014_", 17)];
+    let (kind, arch, top) = if let Some((prefix, minor)) = legacy.iter().find(|(p, _)| tag.starts_with(p)) {
+        ("manylinux", &tag[prefix.len()..], *minor)
+    } else {
+        let parsed = ["manylinux_2_", "musllinux_1_"].iter().find_map(|p| {
+            let (minor, arch) = tag.strip_prefix(p)?.split_once('_')?;
+            Some((&p[..9], arch, minor.parse().ok()?))
+        });
+        let Some(parsed) = parsed else { return vec![tag.to_string()] };
+        parsed
+    };
+    let mut out = Vec::new();
+    for m in (0..=top).rev() {
+        if kind == "musllinux" {
+            out.push(format!("musllinux_1_{m}_{arch}"));
+            continue;
+        }
+        let floor = if matches!(arch, "x86_64" | "i686") { 5 } else { 17 };
+        if m < floor {
+            break;
+        }
+        out.push(format!("manylinux_2_{m}_{arch}"));
+        if let Some((prefix, _)) = legacy.iter().find(|(_, minor)| *minor == m) {
+            out.push(format!("{prefix}{arch}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -180,6 +213,17 @@ mod tests {
         assert_eq!(failed_line("ERROR: something else", &lines), None);
         assert_eq!(libc_of("glibc 2.36"), Libc::Glibc(2, 36));
         assert_eq!(libc_of(""), Libc::Unknown);
+    }
+
+    #[test]
+    fn platforms_are_widened_for_pip() {
+        let p = compatible_platforms("manylinux_2_31_x86_64");
+        assert_eq!(p[..2], ["manylinux_2_31_x86_64", "manylinux_2_30_x86_64"]);
+        assert!(p.contains(&"manylinux2014_x86_64".to_string()) && p.contains(&"manylinux1_x86_64".to_string()));
+        assert!(!p.contains(&"manylinux_2_32_x86_64".to_string()));
+        assert_eq!(compatible_platforms("manylinux2014_aarch64").last().unwrap(), "manylinux2014_aarch64");
+        assert_eq!(compatible_platforms("musllinux_1_2_x86_64").len(), 3);
+        assert_eq!(compatible_platforms("linux_x86_64"), ["linux_x86_64"]);
     }
 
     #[test]
