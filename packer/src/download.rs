@@ -141,8 +141,8 @@ fn req_name(req: &str) -> String {
 
 /// The requirement lines of a requirements file: comments, options and hashes left out.
 fn requirement_lines(requirements: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(requirements)
-        .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
+    let text =
+        std::fs::read_to_string(requirements).map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
     Ok(text
         .replace("\\\n", " ")
         .lines()
@@ -155,8 +155,14 @@ fn requirement_lines(requirements: &Path) -> Result<Vec<String>, String> {
 /// `python -m pip download` for exactly this target, binary wheels only.
 fn pip_download(python: &str, target: &TargetSpec, wheelhouse: Option<&Path>, dir: &Path) -> Command {
     let mut cmd = Command::new(python);
-    cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:"])
-        .args(["--python-version", &target.version(), "--implementation", "cp"]);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+    ])
+    .args(["--python-version", &target.version(), "--implementation", "cp"]);
     for p in target.platforms.iter().flat_map(|p| compatible_platforms(p)) {
         cmd.args(["--platform", &p]);
     }
@@ -179,7 +185,9 @@ fn compatible_platforms(tag: &str) -> Vec<String> {
             let (minor, arch) = tag.strip_prefix(p)?.split_once('_')?;
             Some((&p[..9], arch, minor.parse().ok()?))
         });
-        let Some(parsed) = parsed else { return vec![tag.to_string()] };
+        let Some(parsed) = parsed else {
+            return vec![tag.to_string()];
+        };
         parsed
     };
     let mut out = Vec::new();
@@ -207,7 +215,8 @@ mod tests {
     #[test]
     fn pip_names_the_failing_line() {
         let lines: Vec<String> = ["MarkupSafe==2.1.5", "docopt==0.6.2"].map(String::from).into();
-        let err = "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\n\
+        let err =
+            "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\n\
                    ERROR: No matching distribution found for docopt==0.6.2\n";
         assert_eq!(failed_line(err, &lines), Some(1));
         assert_eq!(failed_line("ERROR: something else", &lines), None);
@@ -221,7 +230,10 @@ mod tests {
         assert_eq!(p[..2], ["manylinux_2_31_x86_64", "manylinux_2_30_x86_64"]);
         assert!(p.contains(&"manylinux2014_x86_64".to_string()) && p.contains(&"manylinux1_x86_64".to_string()));
         assert!(!p.contains(&"manylinux_2_32_x86_64".to_string()));
-        assert_eq!(compatible_platforms("manylinux2014_aarch64").last().unwrap(), "manylinux2014_aarch64");
+        assert_eq!(
+            compatible_platforms("manylinux2014_aarch64").last().unwrap(),
+            "manylinux2014_aarch64"
+        );
         assert_eq!(compatible_platforms("musllinux_1_2_x86_64").len(), 3);
         assert_eq!(compatible_platforms("linux_x86_64"), ["linux_x86_64"]);
     }
@@ -230,7 +242,11 @@ mod tests {
     fn requirement_lines_skip_options_and_comments() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("r.txt");
-        std::fs::write(&f, "# c\n--index-url x\nfoo==1.0 \\\n    --hash=sha256:ab\nbar>=2 # why\n\n").unwrap();
+        std::fs::write(
+            &f,
+            "# c\n--index-url x\nfoo==1.0 \\\n    --hash=sha256:ab\nbar>=2 # why\n\n",
+        )
+        .unwrap();
         assert_eq!(requirement_lines(&f).unwrap(), vec!["foo==1.0", "bar>=2"]);
     }
 }

@@ -4,10 +4,10 @@
 //! servers' Python would refuse (soupsieve's `>=3.11.5` on 3.11.2) is refused at build. The
 //! artifact stores the union once; the manifest's sets name their members.
 
+use crate::collect::{Inputs, Source};
 use crate::download;
 use crate::pip;
 use crate::plan::hash;
-use crate::collect::{Inputs, Source};
 use crate::targets::TargetSpec;
 use crate::wheel::{wheels_in, WheelFile};
 use crate::BuildArgs;
@@ -98,10 +98,12 @@ fn targets(args: &BuildArgs) -> Result<Vec<TargetSpec>, String> {
     let implicit = args.requirements.is_some() || args.python.is_some();
     let host = if (versions.is_empty() && implicit) || (!versions.is_empty() && args.platform.is_empty()) {
         let why = "it tells the build machine's C library: pass --platform TAG for the servers'";
-        Some(download::interpreter(args.python()).map_err(|e| match versions.is_empty() {
-            true => e,
-            false => format!("{e}; {why}"),
-        })?)
+        Some(
+            download::interpreter(args.python()).map_err(|e| match versions.is_empty() {
+                true => e,
+                false => format!("{e}; {why}"),
+            })?,
+        )
     } else {
         None
     };
@@ -212,15 +214,26 @@ pub fn select(
             let best = group
                 .iter()
                 .filter(|&&i| requires_python_ok(&pool[i], t.python))
-                .filter_map(|&i| t.rank(&pool[i].name.tags).map(|r| (r, std::cmp::Reverse(version(&pool[i])), i)))
+                .filter_map(|&i| {
+                    t.rank(&pool[i].name.tags)
+                        .map(|r| (r, std::cmp::Reverse(version(&pool[i])), i))
+                })
                 .min();
             match best {
                 Some((_, _, i)) => set.push(i),
-                None => misfits.push(group.iter().map(|&i| misfit(&pool[i], t)).collect::<Vec<_>>().join(", ")),
+                None => misfits.push(format!(
+                    "{} ({})",
+                    pool[group[0]].distribution,
+                    group
+                        .iter()
+                        .map(|&i| misfit(&pool[i], t))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
             }
         }
         if !misfits.is_empty() {
-            problems.push(format!("for {}: {}", t.label(), misfits.join("; ")));
+            problems.push(format!("no wheel fits {} for {}", t.label(), misfits.join(", ")));
         }
         set.sort();
         sets.push(set);
@@ -229,9 +242,8 @@ pub fn select(
         return Ok(sets);
     }
     Err(format!(
-        "some distributions have no wheel that fits the target {}; use a release of each that \
-         fits (pin an older version, or add wheels built for the target to the wheelhouse), or \
-         build for a Python they fit with --target-python",
+        "{}; use a release of each that fits (pin an older version, or add wheels built for the \
+         target to the wheelhouse), or build for a Python they fit with --target-python",
         problems.join("; ")
     ))
 }
@@ -255,10 +267,18 @@ fn misfit(w: &WheelFile, t: &TargetSpec) -> String {
                 "{} has Requires-Python {spec}, the lowest Python it fits is {x}.{y}.{z}",
                 w.file_name
             ),
-            None => format!("{} has Requires-Python {spec}, which no Python {} or later meets", w.file_name, t.xy()),
+            None => format!(
+                "{} has Requires-Python {spec}, which no Python {} or later meets",
+                w.file_name,
+                t.xy()
+            ),
         };
     }
-    format!("{} is built for other Pythons or platforms ({})", w.file_name, w.name.tags.join(" "))
+    format!(
+        "{} is built for other Pythons or platforms ({})",
+        w.file_name,
+        w.name.tags.join(" ")
+    )
 }
 
 /// The lowest `3.Y.Z` at or after `from`'s X.Y.0 that `spec` allows (within reason).
@@ -279,7 +299,11 @@ pub fn min_python<'a>(wheels: impl Iterator<Item = &'a WheelFile> + Clone, pytho
 
 /// The glibc floor of a wheel: the lowest over its manylinux tags (it installs from there).
 fn glibc_floor(w: &WheelFile) -> Option<(u32, u32)> {
-    w.name.tags.iter().filter_map(|t| manylinux(t.rsplit('-').next()?)).min()
+    w.name
+        .tags
+        .iter()
+        .filter_map(|t| manylinux(t.rsplit('-').next()?))
+        .min()
 }
 
 /// `(2, N)` of a manylinux platform tag (`manylinux_2_N_ARCH`, `manylinux1/2010/2014_ARCH`).
@@ -303,14 +327,22 @@ pub fn glibc<'a>(wheels: impl Iterator<Item = &'a WheelFile>) -> Option<(u32, u3
 }
 
 /// The manifest's sets: per target its version, platforms, min Python, glibc and members.
-pub fn target_sets(wheels: &[WheelFile], bootstrap: &[WheelFile], targets: &[TargetSpec], sets: &[Vec<usize>]) -> Vec<TargetSet> {
+pub fn target_sets(
+    wheels: &[WheelFile],
+    bootstrap: &[WheelFile],
+    targets: &[TargetSpec],
+    sets: &[Vec<usize>],
+) -> Vec<TargetSet> {
     targets
         .iter()
         .zip(sets)
         .map(|(t, set)| {
             let members = set.iter().map(|&i| &wheels[i]);
             let [x, y, z] = min_python(members.clone().chain(bootstrap), t.python);
-            let mut files: Vec<String> = members.clone().map(|w| format!("{WHEELS_DIR}{}", w.file_name)).collect();
+            let mut files: Vec<String> = members
+                .clone()
+                .map(|w| format!("{WHEELS_DIR}{}", w.file_name))
+                .collect();
             files.sort();
             TargetSet {
                 python: t.version(),
@@ -332,11 +364,19 @@ pub fn manifest_target(inputs: &Inputs, mut tags: Vec<String>) -> Target {
     let mut xys: Vec<[u32; 3]> = inputs.targets.iter().map(|t| [t.python[0], t.python[1], 0]).collect();
     xys.sort_by_key(|v| std::cmp::Reverse(*v));
     xys.dedup();
-    let glibc = inputs.sets.iter().filter_map(|s| glibc(s.iter().map(|&i| &inputs.wheels[i]))).max();
+    let glibc = inputs
+        .sets
+        .iter()
+        .filter_map(|s| glibc(s.iter().map(|&i| &inputs.wheels[i])))
+        .max();
     Target {
         python_versions: xys.iter().map(|[x, y, _]| format!("{x}.{y}")).collect(),
         tags,
-        min_python: sets.iter().filter_map(|s| parse_xyz(&s.min_python)).min().map(|[x, y, z]| format!("{x}.{y}.{z}")),
+        min_python: sets
+            .iter()
+            .filter_map(|s| parse_xyz(&s.min_python))
+            .min()
+            .map(|[x, y, z]| format!("{x}.{y}.{z}")),
         glibc: glibc.map(|(a, b)| format!("{a}.{b}")),
         sets,
     }
@@ -366,7 +406,11 @@ pub fn bootstrap_for(pool: Vec<WheelFile>, targets: &[TargetSpec]) -> Vec<WheelF
 
 /// The bootstrap wheels' directories: `--bootstrap-wheels`, else pip and setuptools
 /// downloaded for each target's version (one cache directory per version).
-pub fn bootstrap_dirs(args: &BuildArgs, targets: &[TargetSpec], xy: Option<&str>) -> Result<Vec<std::path::PathBuf>, String> {
+pub fn bootstrap_dirs(
+    args: &BuildArgs,
+    targets: &[TargetSpec],
+    xy: Option<&str>,
+) -> Result<Vec<std::path::PathBuf>, String> {
     if let Some(d) = &args.bootstrap_wheels {
         return Ok(vec![d.clone()]);
     }
@@ -439,18 +483,27 @@ mod tests {
     fn exact_requires_python_is_refused_naming_the_fit() {
         let pool = vec![wheel("soupsieve-4.1.3-py3-none-any.whl", Some(">=3.11.5"))];
         let err = pick(&pool, &[target([3, 11, 2], &[])]).unwrap_err();
-        assert!(err.contains("soupsieve-4.1.3-py3-none-any.whl has Requires-Python >=3.11.5"), "{err}");
+        assert!(
+            err.contains("soupsieve-4.1.3-py3-none-any.whl has Requires-Python >=3.11.5"),
+            "{err}"
+        );
         assert!(err.contains("the lowest Python it fits is 3.11.5"), "{err}");
         assert!(pick(&pool, &[target([3, 11, 7], &[])]).is_ok());
         let sets = pick(&pool, &[target([3, 11, 7], &[])]).unwrap();
-        assert_eq!(target_sets(&pool, &[], &[target([3, 11, 7], &[])], &sets)[0].min_python, "3.11.5");
+        assert_eq!(
+            target_sets(&pool, &[], &[target([3, 11, 7], &[])], &sets)[0].min_python,
+            "3.11.5"
+        );
     }
 
     #[test]
     fn platform_refuses_a_newer_glibc() {
         let pool = vec![wheel("fast-1.0-cp311-cp311-manylinux_2_34_x86_64.whl", None)];
         let err = pick(&pool, &[target([3, 11, 2], &["manylinux_2_31_x86_64"])]).unwrap_err();
-        assert!(err.contains("fast-1.0-cp311-cp311-manylinux_2_34_x86_64.whl is built for other"), "{err}");
+        assert!(
+            err.contains("fast-1.0-cp311-cp311-manylinux_2_34_x86_64.whl is built for other"),
+            "{err}"
+        );
         assert!(err.contains("Python 3.11.2 on manylinux_2_31_x86_64"), "{err}");
     }
 
