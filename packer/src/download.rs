@@ -11,8 +11,21 @@ use wheelsfx_payload::wheelname::normalize;
 
 /// The build interpreter's exact version and C library.
 pub fn interpreter(python: &str) -> Result<([u32; 3], Libc), String> {
-    const QUERY: &str = "import os, sys\nprint('%d.%d.%d' % sys.version_info[:3])\n\
-        try:\n    print(os.confstr('CS_GNU_LIBC_VERSION') or '')\nexcept (ValueError, OSError):\n    print('')\n";
+    // glibc answers confstr; musl does not, and pip's vendored packaging reads its version
+    // from the interpreter's ELF loader.
+    const QUERY: &str = r#"
+import os, sys
+print('%d.%d.%d' % sys.version_info[:3])
+try:
+    print(os.confstr('CS_GNU_LIBC_VERSION') or '')
+except (ValueError, OSError):
+    try:
+        from pip._vendor.packaging._musllinux import _get_musl_version
+        v = _get_musl_version(sys.executable)
+        print('musl %d.%d' % (v.major, v.minor) if v else '')
+    except Exception:
+        print('')
+"#;
     let out = Command::new(python)
         .args(["-c", QUERY])
         .stderr(Stdio::inherit())
@@ -30,15 +43,16 @@ pub fn interpreter(python: &str) -> Result<([u32; 3], Libc), String> {
     Ok((version, libc_of(lines.next().unwrap_or(""))))
 }
 
-/// `glibc 2.36` as [`Libc`]; anything else (musl says nothing) is not known.
-fn libc_of(confstr: &str) -> Libc {
-    let nums = confstr.strip_prefix("glibc ").and_then(|v| {
+/// `glibc 2.36` or `musl 1.2` as [`Libc`]; anything else is not known.
+fn libc_of(said: &str) -> Libc {
+    let nums = |v: &str| -> Option<(u32, u32)> {
         let (a, b) = v.trim().split_once('.')?;
         Some((a.parse().ok()?, b.split('.').next()?.parse().ok()?))
-    });
-    match nums {
-        Some((a, b)) => Libc::Glibc(a, b),
-        None => Libc::Unknown,
+    };
+    match said.split_once(' ') {
+        Some(("glibc", v)) => nums(v).map_or(Libc::Unknown, |(a, b)| Libc::Glibc(a, b)),
+        Some(("musl", v)) => nums(v).map_or(Libc::Unknown, |(a, b)| Libc::Musl(a, b)),
+        _ => Libc::Unknown,
     }
 }
 
@@ -221,6 +235,7 @@ mod tests {
         assert_eq!(failed_line(err, &lines), Some(1));
         assert_eq!(failed_line("ERROR: something else", &lines), None);
         assert_eq!(libc_of("glibc 2.36"), Libc::Glibc(2, 36));
+        assert_eq!(libc_of("musl 1.2"), Libc::Musl(1, 2));
         assert_eq!(libc_of(""), Libc::Unknown);
     }
 
