@@ -97,13 +97,9 @@ fn targets(args: &BuildArgs) -> Result<Vec<TargetSpec>, String> {
     // without --platform.
     let implicit = args.requirements.is_some() || args.python.is_some();
     let host = if (versions.is_empty() && implicit) || (!versions.is_empty() && args.platform.is_empty()) {
+        let explicit = !versions.is_empty();
         let why = "it tells the build machine's C library: pass --platform TAG for the servers'";
-        Some(
-            download::interpreter(args.python()).map_err(|e| match versions.is_empty() {
-                true => e,
-                false => format!("{e}; {why}"),
-            })?,
-        )
+        Some(download::interpreter(args.python()).map_err(|e| if explicit { format!("{e}; {why}") } else { e })?)
     } else {
         None
     };
