@@ -1,9 +1,10 @@
 //! Step 1: collect the inputs — the project tree, the extra static folders, the wheels (from
 //! pip or a wheelhouse), the bootstrap wheels and the support files.
 
-use crate::pip;
+use crate::select;
+use crate::targets::TargetSpec;
 use crate::tree::walk;
-use crate::wheel::{wheels_in, WheelFile};
+use crate::wheel::WheelFile;
 use crate::BuildArgs;
 use std::path::{Path, PathBuf};
 use wheelsfx_payload::layout::{LOADENV_PTH, LOADENV_PY, STATIC_DIR};
@@ -32,8 +33,12 @@ pub struct Inputs {
     pub files: Vec<TreeFile>,
     pub wheels: Vec<WheelFile>,
     pub bootstrap: Vec<WheelFile>,
-    /// X.Y of the interpreter pip ran with, when pip ran.
+    /// X.Y of the first target, when one is known.
     pub python_version: Option<String>,
+    /// The exact targets (select.rs); empty when none is known.
+    pub targets: Vec<TargetSpec>,
+    /// Per target, the indices of its wheels in `wheels`.
+    pub sets: Vec<Vec<usize>>,
     /// Keeps pip's output directory alive until the artifact is written.
     pub _scratch: Option<tempfile::TempDir>,
 }
@@ -63,32 +68,16 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
         mode: 0o644,
     });
 
-    let mut wheels = Vec::new();
-    // The interpreter's X.Y is the target of an all-pure set whenever it was chosen: by running
-    // pip, or by naming it with --python.
-    let python_version = if args.requirements.is_some() || args.python.is_some() {
-        Some(pip::python_version(args.python())?)
-    } else {
-        None
-    };
-    let mut scratch = None;
-    if let Some(req) = &args.requirements {
-        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        pip::wheel_closure(args.python(), req, dir.path())?;
-        wheels.extend(wheels_in(dir.path())?);
-        scratch = Some(dir);
-    }
-    if let Some(dir) = &args.wheelhouse {
-        wheels.extend(wheels_in(dir)?);
-    }
-    let bootstrap_dir = match &args.bootstrap_wheels {
-        Some(d) => d.clone(),
-        None => pip::bootstrap_wheels(args.python(), python_version.as_deref())?,
-    };
-    let bootstrap = wheels_in(&bootstrap_dir)?
+    // The wheels: from pip and the wheelhouse, one set per exact target (select.rs).
+    let selected = select::gather(args)?;
+    let python_version = selected.targets.first().map(|t| t.xy());
+    let bootstrap_dirs = select::bootstrap_dirs(args, &selected.targets, python_version.as_deref())?;
+    let bootstrap = select::bootstrap_pool(&bootstrap_dirs)?
         .into_iter()
         .filter(|w| matches!(w.name.key().as_str(), "pip" | "setuptools"))
         .collect();
+    let bootstrap = select::bootstrap_for(bootstrap, &selected.targets);
+    let (wheels, scratch) = (selected.wheels, selected.scratch);
     let bootstrap = without_project_pins(bootstrap, &wheels);
     Ok(Inputs {
         app_name,
@@ -99,6 +88,8 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
         wheels,
         bootstrap,
         python_version,
+        targets: selected.targets,
+        sets: selected.sets,
         _scratch: scratch,
     })
 }

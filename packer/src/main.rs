@@ -5,9 +5,11 @@
 mod collect;
 mod config;
 mod diff;
+mod download;
 mod pip;
 mod plan;
 mod requires;
+mod select;
 mod sign;
 mod targets;
 mod tree;

@@ -22,18 +22,6 @@ pub fn wheel_closure(python: &str, requirements: &Path, dir: &Path) -> Result<()
     Ok(())
 }
 
-/// The X.Y of `python`.
-pub fn python_version(python: &str) -> Result<String, String> {
-    let out = Command::new(python)
-        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-        .output()
-        .map_err(|e| format!("cannot run --python {python}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("--python {python} does not run"));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// pip and setuptools wheels for Python `version`, downloaded once into the user's cache.
 pub fn bootstrap_wheels(python: &str, version: Option<&str>) -> Result<PathBuf, String> {
     let cache = std::env::var_os("XDG_CACHE_HOME")

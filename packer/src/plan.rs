@@ -3,6 +3,7 @@
 
 use crate::collect::{Inputs, Source};
 use crate::requires;
+use crate::select;
 use crate::wheel::WheelFile;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -26,11 +27,20 @@ pub struct Plan {
 }
 
 pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
-    check_one_per_target(&inputs.wheels)?;
+    // With target sets, select.rs chose one wheel per distribution for each set.
+    if inputs.sets.is_empty() {
+        check_one_per_target(&inputs.wheels)?;
+    }
     check_one_per_target(&inputs.bootstrap)?;
     check_wheels(inputs)?;
     let target = target(inputs);
-    requires::check(&inputs.wheels, &inputs.bootstrap, &target.python_versions)?;
+    if inputs.targets.is_empty() {
+        requires::check(&inputs.wheels, &inputs.bootstrap, &target.python_versions)?;
+    }
+    for (t, set) in inputs.targets.iter().zip(&inputs.sets) {
+        let wheels: Vec<WheelFile> = set.iter().map(|&i| inputs.wheels[i].clone()).collect();
+        requires::check_target(&wheels, &inputs.bootstrap, t)?;
+    }
     let mut items = Vec::new();
     let wheels = wheel_items(&inputs.wheels, WHEELS_DIR, &mut items)?;
     let bootstrap_wheels = wheel_items(&inputs.bootstrap, BOOTSTRAP_DIR, &mut items)?;
@@ -177,6 +187,9 @@ fn target(inputs: &Inputs) -> Target {
                 versions.push(format!("3.{v}"));
             }
         }
+    }
+    if !inputs.targets.is_empty() {
+        return select::manifest_target(inputs, tags);
     }
     if versions.is_empty() {
         versions.extend(inputs.python_version.clone());

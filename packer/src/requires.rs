@@ -10,6 +10,7 @@
 //! `Requires-Python` is what the stub checks, so a bootstrap pip that needs a newer Python
 //! would make every deploy fail with "no fitting interpreter".
 
+use crate::targets::TargetSpec;
 use crate::wheel::WheelFile;
 use pep508_rs::pep440_rs::Version;
 use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
@@ -20,11 +21,6 @@ use wheelsfx_payload::wheelname::normalize;
 
 pub fn check(wheels: &[WheelFile], bootstrap: &[WheelFile], python_versions: &[String]) -> Result<(), String> {
     check_bootstrap(bootstrap, python_versions)?;
-    let have: HashMap<String, (&WheelFile, Option<Version>)> = wheels
-        .iter()
-        .chain(bootstrap)
-        .map(|w| (normalize(&w.distribution), (w, Version::from_str(&w.version).ok())))
-        .collect();
     let envs: Vec<(String, Option<MarkerEnvironment>)> = if python_versions.is_empty() {
         vec![("any Python".into(), None)]
     } else {
@@ -33,12 +29,32 @@ pub fn check(wheels: &[WheelFile], bootstrap: &[WheelFile], python_versions: &[S
             .map(|v| (format!("Python {v}"), environment(v)))
             .collect()
     };
+    check_envs(wheels, bootstrap, &envs)
+}
+
+/// The same for one exact target's set: its bootstrap wheels must allow its exact version,
+/// markers are evaluated in its marker environment.
+pub fn check_target(wheels: &[WheelFile], bootstrap: &[WheelFile], target: &TargetSpec) -> Result<(), String> {
+    check_bootstrap_exact(bootstrap, target)?;
+    check_envs(wheels, bootstrap, &[(target.label(), Some(target.marker_environment()))])
+}
+
+fn check_envs(
+    wheels: &[WheelFile],
+    bootstrap: &[WheelFile],
+    envs: &[(String, Option<MarkerEnvironment>)],
+) -> Result<(), String> {
+    let have: HashMap<String, (&WheelFile, Option<Version>)> = wheels
+        .iter()
+        .chain(bootstrap)
+        .map(|w| (normalize(&w.distribution), (w, Version::from_str(&w.version).ok())))
+        .collect();
     let mut problems = Vec::new();
     for w in wheels {
         for line in &w.requires_dist {
             let req = Requirement::<pep508_rs::VerbatimUrl>::from_str(line)
                 .map_err(|e| format!("{}: cannot read Requires-Dist {line:?}: {e}", w.file_name))?;
-            for (label, env) in &envs {
+            for (label, env) in envs {
                 let applies = match env {
                     Some(env) => req.evaluate_markers(env, &[]),
                     None => req.marker.is_true(),
@@ -111,6 +127,22 @@ fn check_bootstrap(bootstrap: &[WheelFile], python_versions: &[String]) -> Resul
         "{}; pass --bootstrap-wheels DIR with pip and setuptools wheels whose Requires-Python allows every target",
         problems.join("; ")
     ))
+}
+
+/// Each bootstrap wheel's `Requires-Python` against the target's exact version.
+fn check_bootstrap_exact(bootstrap: &[WheelFile], target: &TargetSpec) -> Result<(), String> {
+    for w in bootstrap {
+        let Some(spec) = &w.requires_python else { continue };
+        if !pyversion::allows(spec, target.python).map_err(|e| format!("{}: {e}", w.file_name))? {
+            return Err(format!(
+                "the bootstrap wheel {} requires Python {spec}, but the artifact targets {}; pass \
+                 --bootstrap-wheels DIR with pip and setuptools wheels whose Requires-Python allows every target",
+                w.file_name,
+                target.label()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn environment(xy: &str) -> Option<MarkerEnvironment> {

@@ -38,6 +38,7 @@ pub fn inspect(payload: &Payload, signature: Verdict, json: bool) {
     );
     let _ = writeln!(out, "created:    {} (unix time), by {}", m.created, m.packer);
     let _ = writeln!(out, "python:     {versions}");
+    targets(&mut out, m);
     let _ = writeln!(out, "tags:       {}", m.target.tags.join(" "));
     let _ = writeln!(out, "entries:    {} ({} bytes uncompressed)", m.entries.len(), total);
     let _ = writeln!(out, "digest:     sha256:{}", m.digest);
@@ -59,6 +60,34 @@ pub fn inspect(payload: &Payload, signature: Verdict, json: bool) {
         }
     }
     emit(&escaped_lines(&out));
+}
+
+/// The exact targets the packer built for, one line per wheel set, and what they need.
+fn targets(out: &mut String, m: &Manifest) {
+    let t = &m.target;
+    if let Some(min) = &t.min_python {
+        let glibc = t.glibc.as_deref().map(|g| format!(", glibc {g} or later")).unwrap_or_default();
+        let _ = writeln!(out, "needs:      Python {min} or later{glibc}");
+    }
+    if t.sets.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "targets ({}):", t.sets.len());
+    for s in &t.sets {
+        let platforms = if s.platforms.is_empty() {
+            "the build machine's platform".to_string()
+        } else {
+            s.platforms.join(" ")
+        };
+        let _ = writeln!(
+            out,
+            "  Python {}  on {platforms}  min Python {}  glibc {}  {} wheels",
+            s.python,
+            s.min_python,
+            s.glibc.as_deref().unwrap_or("-"),
+            s.wheels.len()
+        );
+    }
 }
 
 pub fn list(m: &Manifest) {

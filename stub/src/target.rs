@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use wheelsfx_payload::manifest::{Manifest, Wheel};
+use wheelsfx_payload::manifest::{Manifest, TargetSet, Wheel};
 use wheelsfx_payload::pyversion;
 use wheelsfx_payload::tags::{Libc, SupportedTags, TagFacts};
 use wheelsfx_payload::wheelname::normalize;
@@ -121,6 +121,8 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
             .collect(),
     };
     let mut tried = Vec::new();
+    // The first interpreter that answered: the version to rebuild for, in the refusal.
+    let mut first_seen: Option<[u32; 3]> = None;
     for name in &candidates {
         // Each failure names what failed: the name, or the path it was found at.
         let found = resolve(name)
@@ -134,6 +136,7 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
                 continue;
             }
         };
+        first_seen.get_or_insert(python.version);
         match fit(manifest, &python) {
             Ok((wheels, bootstrap)) => {
                 return Ok(Target {
@@ -142,10 +145,53 @@ pub fn choose(manifest: &Manifest, requested: Option<&str>) -> Result<Target> {
                     bootstrap,
                 })
             }
-            Err(misfits) => tried.push(format!("{}: {}", python.describe(), misfit_summary(manifest, &misfits))),
+            Err(why) => tried.push(format!("{}: {why}", python.describe())),
         }
     }
+    if !manifest.target.sets.is_empty() {
+        return Err(no_set_fits(manifest, requested.is_some(), &tried, first_seen));
+    }
     Err(no_fit(manifest, requested.is_some(), &tried))
+}
+
+/// The refusal of an artifact built for exact targets: what it was built for, and that the fix
+/// is a build for this server's Python.
+fn no_set_fits(manifest: &Manifest, requested: bool, tried: &[String], seen: Option<[u32; 3]>) -> Fail {
+    let how = if requested {
+        "the requested interpreter does not fit"
+    } else {
+        "no interpreter on PATH fits"
+    };
+    let built: Vec<String> = manifest.target.sets.iter().map(describe_set).collect();
+    let version = seen.map_or("X.Y.Z".into(), |[x, y, z]| format!("{x}.{y}.{z}"));
+    Fail::new(
+        Code::NoInterpreter,
+        format!(
+            "{how} the artifact; tried:\n    {}\n\
+             The artifact was built for {}. Rebuild it for this server's Python: \
+             wheelsfx build --target-python {version} (repeat --target-python for each Python of the fleet).",
+            tried.join("\n    "),
+            built.join(", ")
+        ),
+    )
+}
+
+/// `Python 3.11.7 (3.11.0 or later 3.11, glibc 2.17 or later)`.
+fn describe_set(s: &TargetSet) -> String {
+    let [x, y, _] = s.version();
+    let glibc = s.glibc.as_deref().map(|g| format!(", glibc {g} or later")).unwrap_or_default();
+    format!("Python {} ({} or later {x}.{y}{glibc})", s.python, s.min_python)
+}
+
+/// The set an interpreter installs: among the sets of its X.Y, the newest built for a version
+/// at or below its own, else the oldest.
+fn set_for(m: &Manifest, version: [u32; 3]) -> Option<&TargetSet> {
+    let same: Vec<&TargetSet> = m.target.sets.iter().filter(|s| s.version()[..2] == version[..2]).collect();
+    same.iter()
+        .filter(|s| s.version() <= version)
+        .max_by_key(|s| s.version())
+        .or_else(|| same.iter().min_by_key(|s| s.version()))
+        .copied()
 }
 
 /// `--python NAME` cannot be used at all (missing, not Python, not answering).
@@ -181,9 +227,8 @@ fn no_fit(manifest: &Manifest, requested: bool, tried: &[String]) -> Fail {
 }
 
 /// How many wheels do not fit, and at most five of them with why.
-fn misfit_summary(manifest: &Manifest, misfits: &[String]) -> String {
+fn misfit_summary(total: usize, misfits: &[String]) -> String {
     const SHOWN: usize = 5;
-    let total = manifest.wheels.len() + manifest.bootstrap_wheels.len();
     let mut text = format!(
         "{} of {total} wheels do not fit: {}",
         misfits.len(),
@@ -258,15 +303,24 @@ fn whole_error(err: &str) -> String {
 
 /// For each distribution, the best-ranked wheel this interpreter accepts; or the names of
 /// the wheels (with their tags) that fit nowhere.
-fn fit(m: &Manifest, python: &Interpreter) -> std::result::Result<(Vec<Wheel>, Vec<Wheel>), Vec<String>> {
+/// With target sets, only the wheels of the interpreter's set are candidates.
+fn fit(m: &Manifest, python: &Interpreter) -> std::result::Result<(Vec<Wheel>, Vec<Wheel>), String> {
     let tags = SupportedTags::new(&python.tag_facts());
+    let members: Vec<Wheel> = if m.target.sets.is_empty() {
+        m.wheels.clone()
+    } else {
+        let Some(set) = set_for(m, python.version) else {
+            return Err(format!("the artifact has no wheel set for Python {}", python.xy()));
+        };
+        m.wheels.iter().filter(|w| set.wheels.contains(&w.file)).cloned().collect()
+    };
     let mut misfits = Vec::new();
-    let wheels = pick(&m.wheels, &tags, python, &mut misfits);
+    let wheels = pick(&members, &tags, python, &mut misfits);
     let bootstrap = pick(&m.bootstrap_wheels, &tags, python, &mut misfits);
     if misfits.is_empty() {
         Ok((wheels, bootstrap))
     } else {
-        Err(misfits)
+        Err(misfit_summary(members.len() + m.bootstrap_wheels.len(), &misfits))
     }
 }
 
@@ -306,5 +360,37 @@ fn misfit_reason(w: &Wheel, python: &Interpreter) -> String {
         )
     } else {
         format!("{file} (tags)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(sets: &[&str]) -> Manifest {
+        let sets = sets
+            .iter()
+            .map(|v| format!(r#"{{"python":"{v}","min_python":"{v}","wheels":[]}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let json = format!(
+            r#"{{"format":2,"app":{{"name":"a","build_id":null}},"created":0,"packer":"t",
+            "target":{{"python_versions":[],"tags":[],"sets":[{sets}]}},"wheels":[],"bootstrap_wheels":[],
+            "entries":[],"digest":""}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn the_set_of_an_interpreter_is_its_x_y_newest_at_or_below() {
+        let m = manifest(&["3.11.2", "3.11.7", "3.12.1"]);
+        let of = |v| set_for(&m, v).map(|s| s.python.clone());
+        assert_eq!(of([3, 11, 9]).as_deref(), Some("3.11.7"));
+        assert_eq!(of([3, 11, 4]).as_deref(), Some("3.11.2"));
+        assert_eq!(of([3, 11, 1]).as_deref(), Some("3.11.2"));
+        assert_eq!(of([3, 12, 0]).as_deref(), Some("3.12.1"));
+        assert_eq!(of([3, 8, 18]), None);
+        let set = &m.target.sets[0];
+        assert_eq!(describe_set(set), "Python 3.11.2 (3.11.2 or later 3.11)");
     }
 }

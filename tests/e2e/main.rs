@@ -25,6 +25,7 @@ mod refusals;
 mod releases;
 mod robust;
 mod signing;
+mod targets;
 
 /// A project tree, a wheelhouse and the artifact built from them.
 pub struct Fixture {
