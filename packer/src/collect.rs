@@ -1,6 +1,7 @@
 //! Step 1: collect the inputs — the project tree, the extra static folders, the wheels (from
 //! pip or a wheelhouse), the bootstrap wheels and the support files.
 
+use crate::exclude::{Report, Rules};
 use crate::pip;
 use crate::tree::walk;
 use crate::wheel::{wheels_in, WheelFile};
@@ -34,6 +35,8 @@ pub struct Inputs {
     pub bootstrap: Vec<WheelFile>,
     /// X.Y of the interpreter pip ran with, when pip ran.
     pub python_version: Option<String>,
+    /// What the tree walks left out, and what they packed that looks local.
+    pub excluded: Report,
     /// Keeps pip's output directory alive until the artifact is written.
     pub _scratch: Option<tempfile::TempDir>,
 }
@@ -45,13 +48,22 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     }
     let app_name = app_name(args, app_dir)?;
     let follow = args.follow_symlinks;
-    let mut files = walk(app_dir, &app_name, follow)?;
+    let mut excluded = Report::default();
+    let rules = Rules::app(app_dir, &args.exclude, &args.include)?;
+    let mut files = walk(app_dir, &app_name, follow, &rules, &mut excluded)?;
     for (i, dir) in args.extra_static.iter().enumerate() {
         if !dir.is_dir() {
             return Err(format!("--extra-static {} is not a directory", dir.display()));
         }
-        files.extend(walk(dir, &format!("{STATIC_DIR}{i}"), follow)?);
+        files.extend(walk(
+            dir,
+            &format!("{STATIC_DIR}{i}"),
+            follow,
+            &Rules::defaults(dir)?,
+            &mut excluded,
+        )?);
     }
+    excluded.warn();
     files.push(TreeFile {
         name: LOADENV_PY.into(),
         source: Source::Bytes(include_bytes!("loadenv.py")),
@@ -99,6 +111,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
         wheels,
         bootstrap,
         python_version,
+        excluded,
         _scratch: scratch,
     })
 }
