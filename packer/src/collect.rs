@@ -15,6 +15,8 @@ use wheelsfx_payload::names::check_app_name;
 pub enum Source {
     File(PathBuf),
     Bytes(&'static [u8]),
+    /// A wheel's bytes as plan read and hashed them (see checked.rs).
+    Held(std::sync::Arc<[u8]>),
 }
 
 /// A non-wheel entry: its payload name, its bytes, its mode.

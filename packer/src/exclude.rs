@@ -139,8 +139,11 @@ impl Rules {
     }
 }
 
+/// A matcher of `patterns`; an unclosed `[` is an error (git takes it literally, which hides
+/// a typo in an option).
 fn build(root: &Path, patterns: &[impl AsRef<str>], origin: &str) -> Result<Gitignore, String> {
     let mut b = GitignoreBuilder::new(root);
+    b.allow_unclosed_class(false);
     add(&mut b, patterns, origin)?;
     b.build().map_err(|e| format!("{origin}: {e}"))
 }

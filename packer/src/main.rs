@@ -2,11 +2,13 @@
 //! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload, signed
 //! with `--sign`). `keygen` makes the signing key pair.
 
+mod checked;
 mod collect;
 mod config;
 mod exclude;
 mod pip;
 mod plan;
+mod progress;
 mod requires;
 mod sign;
 mod summary;

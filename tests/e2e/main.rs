@@ -23,6 +23,7 @@ mod refusals;
 mod releases;
 mod robust;
 mod signing;
+mod tree;
 
 /// A project tree, a wheelhouse and the artifact built from them.
 pub struct Fixture {
