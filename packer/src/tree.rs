@@ -81,12 +81,11 @@ pub fn walk(
                 return Err(format!("{}: file names must be UTF-8; rename it", path.display()));
             };
             let child = format!("{}/{file_name}", dir.name);
-            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
-                tree.check_link(&path)?;
-            }
-            let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            // What is left out is never checked: a virtualenv's links point out of the tree.
+            let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+            let meta = std::fs::metadata(&path);
             let rel = dir.rel.join(&file_name);
-            let is_dir = meta.is_dir();
+            let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
             let why = rules.left_out(&rel, &path, is_dir, dir.left_out);
             if why.is_some() && dir.left_out.is_none() {
                 let list = if why == Some(Why::Default) {
@@ -96,9 +95,13 @@ pub fn walk(
                 };
                 list.push(if is_dir { format!("{child}/") } else { child.clone() });
             }
-            if why.is_some() && (!is_dir || !rules.may_put_back()) {
+            if why.is_some() && (!is_dir || is_link || !rules.may_put_back()) {
                 continue;
             }
+            if is_link {
+                tree.check_link(&path)?;
+            }
+            let meta = meta.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let local = dir.local.or_else(|| {
                 (why.is_none() && rules.looks_local(&rel, is_dir)).then(|| {
                     report.local.push(Local {
