@@ -55,7 +55,13 @@ fn vcs_bytecode_and_virtualenvs_are_left_out_and_local_files_named() {
     for gone in ["mysite/.git/", "mysite/mysite/__pycache__/", "mysite/env/"] {
         assert!(!has(&list, gone), "{gone} was packed: {list:?}");
     }
-    for kept in ["mysite/.env", "mysite/db.sqlite3", "mysite/media/", "mysite/node_modules/", "mysite/settings/local.py"] {
+    for kept in [
+        "mysite/.env",
+        "mysite/db.sqlite3",
+        "mysite/media/",
+        "mysite/node_modules/",
+        "mysite/settings/local.py",
+    ] {
         assert!(has(&list, kept), "{kept} was not packed: {list:?}");
     }
     let err = text(&out.stderr);
@@ -70,7 +76,10 @@ fn vcs_bytecode_and_virtualenvs_are_left_out_and_local_files_named() {
         assert!(err.contains(named), "{named:?} not named: {err}");
     }
     assert!(!err.contains("a.jpg"), "a directory's files are one line: {err}");
-    assert!(err.contains("--exclude PATTERN") && err.contains("--include PATTERN"), "{err}");
+    assert!(
+        err.contains("--exclude PATTERN") && err.contains("--include PATTERN"),
+        "{err}"
+    );
     let summary = text(&out.stdout);
     assert!(summary.contains("left out: 3 by default (mysite/"), "{summary}");
 }
@@ -90,15 +99,25 @@ fn exclude_and_include_on_the_command_line() {
         "mysite/__pycache__/",
     ]);
     let list = listed(&fx.artifact);
-    assert!(!has(&list, "mysite/media/") && !has(&list, "mysite/db.sqlite3"), "{list:?}");
-    assert!(has(&list, "mysite/mysite/__pycache__/views.cpython-311.pyc"), "{list:?}");
+    assert!(
+        !has(&list, "mysite/media/") && !has(&list, "mysite/db.sqlite3"),
+        "{list:?}"
+    );
+    assert!(
+        has(&list, "mysite/mysite/__pycache__/views.cpython-311.pyc"),
+        "{list:?}"
+    );
     assert!(has(&list, "mysite/.env"), "{list:?}");
     let err = text(&out.stderr);
     for quiet in ["  mysite/.env\n", "  mysite/media/", "  mysite/db.sqlite3"] {
         assert!(!err.contains(quiet), "{quiet} still warned about: {err}");
     }
     assert!(err.contains("mysite/node_modules/"), "{err}");
-    assert!(text(&out.stdout).contains("2 by exclude rules (mysite/"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("2 by exclude rules (mysite/"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -113,7 +132,12 @@ fn exclude_and_include_come_from_pyproject_too() {
     .unwrap();
     let out = fx.build(&["--config", config.to_str().unwrap()]);
     let list = listed(&fx.artifact);
-    for gone in ["mysite/media/", "mysite/node_modules/", "mysite/.env", "mysite/db.sqlite3"] {
+    for gone in [
+        "mysite/media/",
+        "mysite/node_modules/",
+        "mysite/.env",
+        "mysite/db.sqlite3",
+    ] {
         assert!(!has(&list, gone), "{gone} was packed: {list:?}");
     }
     assert!(has(&list, "mysite/settings/local.py"), "{list:?}");
@@ -124,8 +148,16 @@ fn exclude_and_include_come_from_pyproject_too() {
 #[test]
 fn a_bad_pattern_is_refused_naming_the_option() {
     let fx = Fixture::new();
-    let out = fx.build_command(&fx.dir.path().join("out.sfx")).args(["--exclude", "[z-a"]).output().unwrap();
-    refused(&out, 1, "--exclude (or exclude in [tool.wheelsfx]): [z-a is not a valid pattern");
+    let out = fx
+        .build_command(&fx.dir.path().join("out.sfx"))
+        .args(["--exclude", "[z-a"])
+        .output()
+        .unwrap();
+    refused(
+        &out,
+        1,
+        "--exclude (or exclude in [tool.wheelsfx]): [z-a is not a valid pattern",
+    );
 }
 
 #[test]
@@ -135,13 +167,34 @@ fn the_summary_shows_the_parts_and_the_largest_app_files_without_bar_codes() {
     // Not a terminal: plain lines, no cursor movement or carriage returns.
     let out = fx.build(&[]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    for part in ["  app ", "  wheels ", "  bootstrap ", "  static ", "  support ", "  artifact ", "  built in "] {
+    for part in [
+        "  app ",
+        "  wheels ",
+        "  bootstrap ",
+        "  static ",
+        "  support ",
+        "  artifact ",
+        "  built in ",
+    ] {
         assert!(stdout.contains(part), "{part:?} missing: {stdout}");
     }
     assert!(stdout.contains("wrote "), "{stdout}");
-    let largest = stdout.split("largest app files:\n").nth(1).expect("a largest-files list");
-    assert!(largest.lines().next().unwrap().ends_with("200.0 KB  mysite/mysite/big.json"), "{stdout}");
-    assert!(stderr.contains("wheelsfx: checking (") && stderr.contains("wheelsfx: writing ("), "{stderr}");
+    let largest = stdout
+        .split("largest app files:\n")
+        .nth(1)
+        .expect("a largest-files list");
+    assert!(
+        largest
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("200.0 KB  mysite/mysite/big.json"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("wheelsfx: checking (") && stderr.contains("wheelsfx: writing ("),
+        "{stderr}"
+    );
     for s in [&stdout, &stderr] {
         assert!(!s.contains('\r') && !s.contains('\x1b'), "control characters in {s:?}");
     }
