@@ -260,7 +260,10 @@ fn check_file<R: Read + Seek>(archive: &mut ZipArchive<R>, f: &PlannedFile) -> R
     let seen =
         std::io::copy(&mut entry, &mut hasher).map_err(|e| format!("has a damaged entry {} ({e})", quoted(&f.name)))?;
     if b64_urlsafe_nopad(&hasher.finalize()) != *digest || seen != *size {
-        return Err(format!("has {} whose content does not match its RECORD", quoted(&f.name)));
+        return Err(format!(
+            "has {} whose content does not match its RECORD",
+            quoted(&f.name)
+        ));
     }
     Ok(())
 }
