@@ -4,13 +4,16 @@
 # Prints each side's times, their medians and the ratio (issue 9's goal: at most 1.5).
 #
 #   bench/build.sh [ROUNDS]     ROUNDS defaults to 5
+#   PACKER=path/to/wheelsfx bench/build.sh    times that binary instead of building one (A/B)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-5}
 WORK=${BENCH_WORK:-$ROOT/target/bench}
 CORPUS=$(bash "$ROOT/../shared/bench/fetch-corpus.sh" | tail -1)
-cargo build --release --locked -p wheelsfx --manifest-path "$ROOT/Cargo.toml" >&2
-PACKER="${CARGO_TARGET_DIR:-$ROOT/target}/release/wheelsfx"
+if [ -z "${PACKER:-}" ]; then
+  cargo build --release --locked -p wheelsfx --manifest-path "$ROOT/Cargo.toml" >&2
+  PACKER="${CARGO_TARGET_DIR:-$ROOT/target}/release/wheelsfx"
+fi
 mkdir -p "$WORK/app/cms" && : > "$WORK/app/cms/__init__.py"
 pack() {
   "$PACKER" build --app "$WORK/app/cms" --wheelhouse "$CORPUS/wagtail" \
