@@ -39,6 +39,9 @@ const LOOKS_LOCAL: &[&str] = &[
     "media/",
 ];
 
+/// Lines of the warning before "... and N more".
+const MAX_LINES: usize = 20;
+
 /// A virtualenv is a directory holding this file, whatever its name.
 const VENV_MARKER: &str = "pyvenv.cfg";
 
@@ -166,7 +169,9 @@ impl Report {
         let mut text = String::from("wheelsfx: warning: these look local or secret and are packed:\n");
         let mut local: Vec<&Local> = self.local.iter().collect();
         local.sort_by(|a, b| a.path.cmp(&b.path));
-        for l in local {
+        // A long list hides its own advice: the first lines say what kind of files these are.
+        let more = local.len().saturating_sub(MAX_LINES);
+        for l in local.into_iter().take(MAX_LINES) {
             if l.dir {
                 let s = if l.files == 1 { "" } else { "s" };
                 text += &format!(
@@ -178,6 +183,9 @@ impl Report {
             } else {
                 text += &format!("  {}\n", l.path);
             }
+        }
+        if more > 0 {
+            text += &format!("  ... and {more} more\n");
         }
         text +=
             "  leave them out with --exclude PATTERN (e.g. --exclude '*.sqlite3' --exclude 'media/'), or say they are \
