@@ -3,6 +3,7 @@
 
 use crate::select;
 use crate::targets::TargetSpec;
+use crate::exclude::{Report, Rules};
 use crate::tree::walk;
 use crate::wheel::WheelFile;
 use crate::BuildArgs;
@@ -15,6 +16,8 @@ use wheelsfx_payload::names::check_app_name;
 pub enum Source {
     File(PathBuf),
     Bytes(&'static [u8]),
+    /// A wheel's bytes as plan read and hashed them (see checked.rs).
+    Held(std::sync::Arc<[u8]>),
 }
 
 /// A non-wheel entry: its payload name, its bytes, its mode.
@@ -39,6 +42,8 @@ pub struct Inputs {
     pub targets: Vec<TargetSpec>,
     /// Per target, the indices of its wheels in `wheels`.
     pub sets: Vec<Vec<usize>>,
+    /// What the tree walks left out, and what they packed that looks local.
+    pub excluded: Report,
     /// Keeps pip's output directory alive until the artifact is written.
     pub _scratch: Option<tempfile::TempDir>,
 }
@@ -50,13 +55,22 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     }
     let app_name = app_name(args, app_dir)?;
     let follow = args.follow_symlinks;
-    let mut files = walk(app_dir, &app_name, follow)?;
+    let mut excluded = Report::default();
+    let rules = Rules::app(app_dir, &args.exclude, &args.include)?;
+    let mut files = walk(app_dir, &app_name, follow, &rules, &mut excluded)?;
     for (i, dir) in args.extra_static.iter().enumerate() {
         if !dir.is_dir() {
             return Err(format!("--extra-static {} is not a directory", dir.display()));
         }
-        files.extend(walk(dir, &format!("{STATIC_DIR}{i}"), follow)?);
+        files.extend(walk(
+            dir,
+            &format!("{STATIC_DIR}{i}"),
+            follow,
+            &Rules::defaults(dir)?,
+            &mut excluded,
+        )?);
     }
+    excluded.warn();
     files.push(TreeFile {
         name: LOADENV_PY.into(),
         source: Source::Bytes(include_bytes!("loadenv.py")),
@@ -90,6 +104,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
         python_version,
         targets: selected.targets,
         sets: selected.sets,
+        excluded,
         _scratch: scratch,
     })
 }

@@ -10,6 +10,8 @@
 //! sign = "/secrets/wheelsfx.key"   # optional: build --sign
 //! post-install = ["python manage.py collectstatic --noinput", "python manage.py migrate --noinput"]
 //! link-shared = ["environment.json", "media/"]
+//! exclude = ["media/", "*.sqlite3"]           # gitignore syntax, relative to the app tree
+//! include = [".env.example"]
 //! ```
 
 use crate::BuildArgs;
@@ -29,6 +31,10 @@ struct Config {
     #[serde(default)]
     extra_static: Vec<PathBuf>,
     follow_symlinks: Option<bool>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
     python: Option<String>,
     build_id: Option<String>,
     output: Option<PathBuf>,
@@ -79,6 +85,12 @@ pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
     }
     if args.link_shared.is_empty() {
         args.link_shared = config.link_shared;
+    }
+    if args.exclude.is_empty() {
+        args.exclude = config.exclude;
+    }
+    if args.include.is_empty() {
+        args.include = config.include;
     }
     check_deploy_steps(args)?;
     let missing = |what: &str| {

@@ -2,15 +2,19 @@
 //! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload, signed
 //! with `--sign`). `keygen` makes the signing key pair.
 
+mod checked;
 mod collect;
 mod config;
 mod diff;
 mod download;
+mod exclude;
 mod pip;
 mod plan;
+mod progress;
 mod requires;
 mod select;
 mod sign;
+mod summary;
 mod targets;
 mod tree;
 mod wheel;
@@ -112,6 +116,14 @@ pub struct BuildArgs {
     /// named on stderr) instead of refusing them
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Leave out of the app tree what this pattern matches (gitignore syntax, relative to the
+    /// app tree, e.g. 'media/' or '*.sqlite3'); repeatable
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Pack what this pattern matches even when a default or --exclude rule leaves it out, and
+    /// do not warn about it as local-looking; repeatable
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
     /// Interpreter that runs pip (and whose X.Y the artifact targets when all wheels are pure)
     /// [default: python3]
     #[arg(long)]
@@ -224,6 +236,7 @@ fn keygen(output: &std::path::Path, force: bool) -> Result<(), Failure> {
 }
 
 fn build(args: &BuildArgs) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
     let input_err = |m: String| (1, m);
     // A bad key is found before any work is done.
     let signer = args
@@ -271,5 +284,11 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
             args.output().display()
         );
     }
+    let artifact_bytes = std::fs::metadata(args.output()).map(|m| m.len()).unwrap_or(0);
+    let stub_bytes = write::STUB.len() as u64;
+    println!(
+        "{}",
+        summary::summary(m, artifact_bytes, stub_bytes, &inputs.excluded, started.elapsed())
+    );
     Ok(())
 }

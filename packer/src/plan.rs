@@ -1,7 +1,9 @@
 //! Step 2: plan the payload — check the wheel set, hash every input, and build the manifest
 //! that lists every entry in payload order.
 
+use crate::checked::{self, Checked};
 use crate::collect::{Inputs, Source};
+use crate::progress::Progress;
 use crate::requires;
 use crate::select;
 use crate::wheel::WheelFile;
@@ -9,9 +11,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use wheelsfx_payload::digest::HashingWriter;
 use wheelsfx_payload::layout::{BOOTSTRAP_DIR, FORMAT_VERSION, WHEELS_DIR};
-use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::{App, Entry, Manifest, Target, Wheel};
-use wheelsfx_payload::wheel::{self, Expect};
+use wheelsfx_payload::wheel;
 
 /// One entry to write: where its bytes come from, and whether to store it as-is.
 pub struct Item {
@@ -32,7 +33,7 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         check_one_per_target(&inputs.wheels)?;
     }
     check_one_per_target(&inputs.bootstrap)?;
-    check_wheels(inputs)?;
+    let mut checked = check_wheels(inputs)?;
     let target = target(inputs);
     if inputs.targets.is_empty() {
         requires::check(&inputs.wheels, &inputs.bootstrap, &target.python_versions)?;
@@ -42,8 +43,9 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
         requires::check_target(&wheels, &inputs.bootstrap, t)?;
     }
     let mut items = Vec::new();
-    let wheels = wheel_items(&inputs.wheels, WHEELS_DIR, &mut items)?;
-    let bootstrap_wheels = wheel_items(&inputs.bootstrap, BOOTSTRAP_DIR, &mut items)?;
+    let project = checked.split_off(inputs.bootstrap.len());
+    let wheels = wheel_items(&inputs.wheels, project, WHEELS_DIR, &mut items);
+    let bootstrap_wheels = wheel_items(&inputs.bootstrap, checked, BOOTSTRAP_DIR, &mut items);
     for f in &inputs.files {
         let (sha256, size) = hash(&f.source)?;
         items.push(Item {
@@ -88,25 +90,16 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
 
 /// Every wheel through the stub's own validator ([`wheel::check`]): what the installer would
 /// refuse is refused here, with the same sentence. Paths that two wheels ship are reported:
-/// the stub lets the later wheel in install order (bootstrap first) write them.
-fn check_wheels(inputs: &Inputs) -> Result<(), String> {
+/// the stub lets the later wheel in install order (bootstrap first) write them. Returns each
+/// wheel's check, bootstrap wheels first (one read of each wheel: see [`checked`]).
+fn check_wheels(inputs: &Inputs) -> Result<Vec<Checked>, String> {
     let all: Vec<&WheelFile> = inputs.bootstrap.iter().chain(&inputs.wheels).collect();
-    let plans = all
+    let checked = checked::check_all(&all, &inputs.app_name, &Progress::new())?;
+    let named: Vec<(&str, &wheel::WheelPlan)> = all
         .iter()
-        .map(|w| {
-            let want = Expect {
-                distribution: &w.distribution,
-                version: &w.version,
-                app: &inputs.app_name,
-            };
-            std::fs::File::open(&w.path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| zip::ZipArchive::new(f).map_err(|e| format!("is not a readable zip ({e})")))
-                .and_then(|mut zip| wheel::check(&mut zip, &want, &Limits::default()))
-                .map_err(|m| format!("wheel {} {m}; replace it or rebuild it", w.path.display()))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let named: Vec<(&str, &wheel::WheelPlan)> = all.iter().map(|w| w.distribution.as_str()).zip(&plans).collect();
+        .map(|w| w.distribution.as_str())
+        .zip(checked.iter().map(|c| &c.plan))
+        .collect();
     for (path, who) in wheel::collisions(&named) {
         let (winner, losers) = who.split_last().expect("a collision has wheels");
         let losers: Vec<&str> = losers.iter().map(|&l| all[l].file_name.as_str()).collect();
@@ -117,7 +110,7 @@ fn check_wheels(inputs: &Inputs) -> Result<(), String> {
             all[*winner].file_name
         );
     }
-    Ok(())
+    Ok(checked)
 }
 
 /// Two wheels of one distribution may coexist only for different targets (e.g. cp39 and
@@ -139,11 +132,14 @@ fn check_one_per_target(wheels: &[WheelFile]) -> Result<(), String> {
     Ok(())
 }
 
-fn wheel_items(wheels: &[WheelFile], dir: &str, items: &mut Vec<Item>) -> Result<Vec<Wheel>, String> {
+fn wheel_items(wheels: &[WheelFile], checked: Vec<Checked>, dir: &str, items: &mut Vec<Item>) -> Vec<Wheel> {
     let mut out = Vec::new();
-    for w in wheels {
-        let source = Source::File(w.path.clone());
-        let (sha256, size) = hash(&source)?;
+    for (w, c) in wheels.iter().zip(checked) {
+        let source = match c.held {
+            Some(bytes) => Source::Held(bytes),
+            None => Source::File(w.path.clone()),
+        };
+        let (sha256, size) = (c.sha256, c.size);
         let file = format!("{dir}{}", w.file_name);
         out.push(Wheel {
             file: file.clone(),
@@ -166,7 +162,7 @@ fn wheel_items(wheels: &[WheelFile], dir: &str, items: &mut Vec<Item>) -> Result
         });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
-    Ok(out)
+    out
 }
 
 /// The Python versions the set targets: those of interpreter-specific (cpXY-cpXY) wheels,
@@ -215,6 +211,9 @@ pub fn hash(source: &Source) -> Result<(String, u64), String> {
         }
         Source::Bytes(b) => {
             std::io::copy(&mut b.take(u64::MAX), &mut h).expect("hashing bytes cannot fail");
+        }
+        Source::Held(b) => {
+            std::io::copy(&mut &b[..], &mut h).expect("hashing bytes cannot fail");
         }
     }
     Ok(h.finish())

@@ -1,16 +1,16 @@
 //! Part of collecting: walking the app tree and the `--extra-static` folders. What is packed is
 //! what the user meant to ship: regular files with their own permission bits, symlinks only
 //! while they stay inside the folder being packed (unless `--follow-symlinks`), never a
-//! kernel-generated file (/proc, /sys), a device or a FIFO, and never a walk that loops.
+//! kernel-generated file (/proc, /sys), a device or a FIFO, and never a walk that loops; what
+//! the folder's [`Rules`] leave out is not packed (nor read, unless an include rule could put
+//! something inside it back).
 
 use crate::collect::{Source, TreeFile};
+use crate::exclude::{Local, Report, Rules, Why};
 use nix::sys::statfs::{self, FsType};
 use std::fs::Metadata;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-/// Directory names never packed: VCS data and bytecode caches.
-const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn", "__pycache__"];
 
 /// Filesystems whose "regular files" are made up by the kernel as they are read (a process's
 /// environment, keys, counters): never content anyone means to ship.
@@ -40,11 +40,23 @@ struct Dir {
     path: PathBuf,
     name: String,
     chain: Vec<PathBuf>,
+    /// Relative to the root, as the rules match it.
+    rel: PathBuf,
+    /// Set when the directory is left out but read for what an include rule puts back.
+    left_out: Option<Why>,
+    /// The warning line this directory's files count towards (a `media/` above them).
+    local: Option<usize>,
 }
 
 /// Every regular file under `root`, as `prefix/relative/path`, sorted, with its permission
 /// bits (setuid, setgid and sticky dropped: the stub never applies them).
-pub fn walk(root: &Path, prefix: &str, follow_symlinks: bool) -> Result<Vec<TreeFile>, String> {
+pub fn walk(
+    root: &Path,
+    prefix: &str,
+    follow_symlinks: bool,
+    rules: &Rules,
+    report: &mut Report,
+) -> Result<Vec<TreeFile>, String> {
     let real_root = resolve(root)?;
     let tree = Tree {
         root,
@@ -56,6 +68,9 @@ pub fn walk(root: &Path, prefix: &str, follow_symlinks: bool) -> Result<Vec<Tree
         path: root.to_path_buf(),
         name: prefix.to_string(),
         chain: vec![real_root],
+        rel: PathBuf::new(),
+        left_out: None,
+        local: None,
     }];
     while let Some(dir) = stack.pop() {
         let rd = std::fs::read_dir(&dir.path).map_err(|e| format!("cannot read {}: {e}", dir.path.display()))?;
@@ -66,15 +81,45 @@ pub fn walk(root: &Path, prefix: &str, follow_symlinks: bool) -> Result<Vec<Tree
                 return Err(format!("{}: file names must be UTF-8; rename it", path.display()));
             };
             let child = format!("{}/{file_name}", dir.name);
-            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            // What is left out is never checked: a virtualenv's links point out of the tree.
+            let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+            let meta = std::fs::metadata(&path);
+            let rel = dir.rel.join(&file_name);
+            let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+            let why = rules.left_out(&rel, &path, is_dir, dir.left_out);
+            if why.is_some() && dir.left_out.is_none() {
+                let list = if why == Some(Why::Default) {
+                    &mut report.by_default
+                } else {
+                    &mut report.by_rules
+                };
+                list.push(if is_dir { format!("{child}/") } else { child.clone() });
+            }
+            if why.is_some() && (!is_dir || is_link || !rules.may_put_back()) {
+                continue;
+            }
+            if is_link {
                 tree.check_link(&path)?;
             }
-            let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if meta.is_dir() {
-                if !SKIPPED_DIRS.contains(&file_name.as_str()) {
-                    stack.push(subdir(&dir, path, child)?);
+            let meta = meta.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let local = dir.local.or_else(|| {
+                (why.is_none() && rules.looks_local(&rel, is_dir)).then(|| {
+                    report.local.push(Local {
+                        path: child.clone(),
+                        dir: is_dir,
+                        files: 0,
+                        bytes: 0,
+                    });
+                    report.local.len() - 1
+                })
+            });
+            if is_dir {
+                stack.push(subdir(&dir, path, child, rel, why, local)?);
+            } else {
+                if let Some(l) = local {
+                    report.local[l].files += 1;
+                    report.local[l].bytes += meta.len();
                 }
-            } else if !file_name.ends_with(".pyc") {
                 out.push(tree_file(path, child, &meta)?);
             }
         }
@@ -123,7 +168,14 @@ fn resolve(path: &Path) -> Result<PathBuf, String> {
 
 /// The directory to read next, refused when it is (through a symlink) one of the directories
 /// being read already.
-fn subdir(parent: &Dir, path: PathBuf, name: String) -> Result<Dir, String> {
+fn subdir(
+    parent: &Dir,
+    path: PathBuf,
+    name: String,
+    rel: PathBuf,
+    left_out: Option<Why>,
+    local: Option<usize>,
+) -> Result<Dir, String> {
     let real = resolve(&path)?;
     if parent.chain.contains(&real) {
         return Err(format!(
@@ -134,7 +186,14 @@ fn subdir(parent: &Dir, path: PathBuf, name: String) -> Result<Dir, String> {
     }
     let mut chain = parent.chain.clone();
     chain.push(real);
-    Ok(Dir { path, name, chain })
+    Ok(Dir {
+        path,
+        name,
+        chain,
+        rel,
+        left_out,
+        local,
+    })
 }
 
 /// A file to pack, if it is one: a regular file on a real filesystem (a FIFO would block the

@@ -5,11 +5,13 @@
 //! digest (a block of fixed length, so the comment's length, which the digest covers, is known
 //! beforehand). Written to a temporary sibling and renamed, so a failed build never leaves a
 //! half-written artifact at the output path; a signed build also writes `OUTPUT.minisig` for
-//! stock minisign. Every input is hashed again as it is written: a file that changed since
+//! stock minisign. Every input read from a file is hashed again as it is written (wheels
+//! plan kept in memory are written from the very bytes it hashed): a file that changed since
 //! plan hashed it is an error, not an artifact every stub would refuse.
 
 use crate::collect::Source;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::sign::SecretKey;
 use nix::fcntl::OFlag;
 use std::fs::File;
@@ -118,6 +120,8 @@ fn write_to(
     let manifest = serde_json::to_vec_pretty(&plan.manifest).expect("a manifest serialises");
     zip.start_file(MANIFEST, deflated.unix_permissions(0o644))?;
     zip.write_all(&manifest)?;
+    let progress = Progress::new();
+    progress.start_bytes("writing", plan.items.iter().map(|i| i.entry.size).sum());
     for item in &plan.items {
         let method = if item.stored {
             CompressionMethod::Stored
@@ -132,8 +136,11 @@ fn write_to(
         match &item.source {
             Source::File(p) => copy_checked(p, &item.entry, &mut zip)?,
             Source::Bytes(b) => zip.write_all(b)?,
+            Source::Held(b) => zip.write_all(b)?,
         }
+        progress.add(item.entry.size);
     }
+    progress.done();
     // A placeholder of the final length; the digest of everything before it goes in last.
     let block = signer.map_or(0, |_| signature::BLOCK_LEN);
     zip.set_comment(format!("{DIGEST_PREFIX}{}{}", "0".repeat(64), " ".repeat(block)))?;

@@ -12,6 +12,7 @@ use crate::limits::{check_regular, Limits};
 use crate::names::{check_object_ref, check_script_name, quoted};
 use crate::record::{b64_urlsafe_nopad, parse_record};
 use crate::wheelname::normalize;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
@@ -227,25 +228,44 @@ fn check_one_copy(files: &[PlannedFile], dist: &str) -> Result<(), String> {
 }
 
 /// Plans the wheel and checks every file's bytes against its RECORD (what `--verify` and the
-/// packer run; the native installer hashes while it writes instead).
-pub fn check<R: Read + Seek>(archive: &mut ZipArchive<R>, want: &Expect, limits: &Limits) -> Result<WheelPlan, String> {
+/// packer run; the native installer hashes while it writes instead). Files are inflated and
+/// hashed on every core, each thread through its own clone of the archive; the error named is
+/// the first bad file in the wheel's order, as a sequential check would name it.
+pub fn check<R: Read + Seek + Clone + Send + Sync>(
+    archive: &mut ZipArchive<R>,
+    want: &Expect,
+    limits: &Limits,
+) -> Result<WheelPlan, String> {
     let plan = plan(archive, want, limits)?;
-    for f in &plan.files {
-        let Some((digest, size)) = &f.expect else { continue };
-        let mut entry = archive
-            .by_name(&f.name)
-            .map_err(|e| format!("has an unreadable entry {} ({e})", quoted(&f.name)))?;
-        let mut hasher = Sha256::new();
-        let seen = std::io::copy(&mut entry, &mut hasher)
-            .map_err(|e| format!("has a damaged entry {} ({e})", quoted(&f.name)))?;
-        if b64_urlsafe_nopad(&hasher.finalize()) != *digest || seen != *size {
-            return Err(format!(
-                "has {} whose content does not match its RECORD",
-                quoted(&f.name)
-            ));
-        }
+    let shared: &ZipArchive<R> = archive;
+    let bad = plan
+        .files
+        .par_iter()
+        .filter(|f| f.expect.is_some())
+        .map_init(|| shared.clone(), |zip, f| check_file(zip, f).err())
+        .find_map_first(|e| e);
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(plan),
     }
-    Ok(plan)
+}
+
+/// One file's bytes against its RECORD line.
+fn check_file<R: Read + Seek>(archive: &mut ZipArchive<R>, f: &PlannedFile) -> Result<(), String> {
+    let Some((digest, size)) = &f.expect else { return Ok(()) };
+    let mut entry = archive
+        .by_name(&f.name)
+        .map_err(|e| format!("has an unreadable entry {} ({e})", quoted(&f.name)))?;
+    let mut hasher = Sha256::new();
+    let seen =
+        std::io::copy(&mut entry, &mut hasher).map_err(|e| format!("has a damaged entry {} ({e})", quoted(&f.name)))?;
+    if b64_urlsafe_nopad(&hasher.finalize()) != *digest || seen != *size {
+        return Err(format!(
+            "has {} whose content does not match its RECORD",
+            quoted(&f.name)
+        ));
+    }
+    Ok(())
 }
 
 /// One zip entry: its name, where its bytes lie, and whether it is executable; None for a

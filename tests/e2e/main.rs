@@ -26,6 +26,7 @@ mod releases;
 mod robust;
 mod signing;
 mod targets;
+mod tree;
 
 /// A project tree, a wheelhouse and the artifact built from them.
 pub struct Fixture {
