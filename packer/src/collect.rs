@@ -2,6 +2,7 @@
 //! pip or a wheelhouse), the bootstrap wheels and the support files.
 
 use crate::pip;
+use crate::{pylock, reqhash};
 use crate::tree::walk;
 use crate::wheel::{wheels_in, WheelFile};
 use crate::BuildArgs;
@@ -66,7 +67,7 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     let mut wheels = Vec::new();
     // The interpreter's X.Y is the target of an all-pure set whenever it was chosen: by running
     // pip, or by naming it with --python.
-    let python_version = if args.requirements.is_some() || args.python.is_some() {
+    let mut python_version = if args.requirements.is_some() || args.python.is_some() {
         Some(pip::python_version(args.python())?)
     } else {
         None
@@ -74,11 +75,25 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
     let mut scratch = None;
     if let Some(req) = &args.requirements {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        pip::wheel_closure(args.python(), req, dir.path())?;
-        wheels.extend(wheels_in(dir.path())?);
+        let hashes = reqhash::read(req)?;
+        if hashes.is_empty() {
+            pip::wheel_closure(args.python(), req, dir.path())?;
+        } else {
+            reqhash::download(args.python(), req, dir.path())?;
+        }
+        let got = wheels_in(dir.path())?;
+        if !hashes.is_empty() {
+            reqhash::check(&got, &hashes, req)?;
+        }
+        wheels.extend(got);
         scratch = Some(dir);
     }
-    if let Some(dir) = &args.wheelhouse {
+    if let Some(lock) = &args.lock {
+        let locked = lock_wheels(args, lock)?;
+        wheels.extend(locked.0);
+        python_version = Some(locked.1);
+        scratch = locked.2;
+    } else if let Some(dir) = &args.wheelhouse {
         wheels.extend(wheels_in(dir)?);
     }
     let bootstrap_dir = match &args.bootstrap_wheels {
@@ -101,6 +116,20 @@ pub fn collect(args: &BuildArgs) -> Result<Inputs, String> {
         python_version,
         _scratch: scratch,
     })
+}
+
+/// The wheels `--lock` names (`--wheelhouse` is then where they are looked for first, not a
+/// set of its own), the first target's X.Y, and the download directory to keep.
+fn lock_wheels(args: &BuildArgs, lock: &Path) -> Result<(Vec<WheelFile>, String, Option<tempfile::TempDir>), String> {
+    if args.requirements.is_some() {
+        return Err("--lock and --requirements both say which wheels to pack; pass one of them".into());
+    }
+    let targets = pylock::targets(args.python(), &args.target_python, &args.platform)?;
+    let locked = pylock::collect(lock, args.wheelhouse.as_deref(), args.python(), &targets)?;
+    for (t, set) in targets.iter().zip(&locked.per_target) {
+        eprintln!("wheelsfx: {}: {} wheels for {}", lock.display(), set.len(), t.label());
+    }
+    Ok((locked.wheels, targets[0].xy(), locked.scratch))
 }
 
 /// The app's name, `--name` or else the app directory's own name, checked as the stub checks

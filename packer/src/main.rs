@@ -6,6 +6,8 @@ mod collect;
 mod config;
 mod pip;
 mod plan;
+mod pylock;
+mod reqhash;
 mod requires;
 mod sign;
 mod targets;
