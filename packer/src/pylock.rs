@@ -73,7 +73,12 @@ struct Chosen {
     target: usize,
 }
 
-pub fn collect(lock_path: &Path, wheelhouse: Option<&Path>, python: &str, targets: &[TargetSpec]) -> Result<Locked, String> {
+pub fn collect(
+    lock_path: &Path,
+    wheelhouse: Option<&Path>,
+    python: &str,
+    targets: &[TargetSpec],
+) -> Result<Locked, String> {
     let shown = lock_path.display().to_string();
     let text = std::fs::read_to_string(lock_path).map_err(|e| format!("cannot read --lock {shown}: {e}"))?;
     let lock: Lock = toml::from_str(&text).map_err(|e| format!("--lock {shown} is not a PEP 751 lock file: {e}"))?;
@@ -255,7 +260,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
         match (b[i], hex) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -322,7 +329,13 @@ fn fetch(
 fn pip_download(python: &str, target: &TargetSpec, urls: &[&str], dir: &Path, shown: &str) -> Result<(), String> {
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
-        .args(["--only-binary=:all:", "--implementation", "cp", "--python-version", &target.version()])
+        .args([
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            &target.version(),
+        ])
         .args(["--abi", &format!("cp{}{}", target.python[0], target.python[1])]);
     for p in &target.platforms {
         cmd.args(["--platform", p]);
@@ -379,7 +392,10 @@ pub fn targets(python: &str, versions: &[String], platforms: &[String]) -> Resul
     let versions: Vec<[u32; 3]> = if versions.is_empty() {
         vec![host]
     } else {
-        versions.iter().map(|v| TargetSpec::parse_python(v)).collect::<Result<_, _>>()?
+        versions
+            .iter()
+            .map(|v| TargetSpec::parse_python(v))
+            .collect::<Result<_, _>>()?
     };
     Ok(versions
         .into_iter()
@@ -396,7 +412,10 @@ pub fn targets(python: &str, versions: &[String], platforms: &[String]) -> Resul
 /// only pure and `linux_*` wheels count as fitting the host unless `--platform` names its tags.
 fn interpreter_facts(python: &str) -> Result<([u32; 3], Libc), String> {
     let out = Command::new(python)
-        .args(["-c", "import sys,platform;print(*sys.version_info[:3],sep='.');print(*platform.libc_ver())"])
+        .args([
+            "-c",
+            "import sys,platform;print(*sys.version_info[:3],sep='.');print(*platform.libc_ver())",
+        ])
         .output()
         .map_err(|e| format!("cannot run --python {python}: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -467,11 +486,17 @@ wheels = [
     fn markers_and_tags_choose_per_target() {
         let per = names(LOCK, &[target([3, 9, 2]), target([3, 11, 2]), target([3, 12, 1])]);
         let err = per.unwrap_err();
-        assert!(err.contains("fast (Python 3.9.2: its wheels are all for other"), "{err}");
+        assert!(
+            err.contains("fast (Python 3.9.2: its wheels are all for other"),
+            "{err}"
+        );
         let per = names(LOCK, &[target([3, 11, 2]), target([3, 12, 1])]).unwrap();
         assert_eq!(
             per[0],
-            ["six-1.16.0-py2.py3-none-any.whl", "fast-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
+            [
+                "six-1.16.0-py2.py3-none-any.whl",
+                "fast-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+            ]
         );
         assert_eq!(per[1][1], "fast-2.0-cp312-cp312-manylinux_2_17_x86_64.whl");
         // six is shared: one chosen file for both targets.
@@ -490,10 +515,16 @@ name = "b"
 vcs = { type = "git", url = "https://example.org/b.git", commit-id = "abc" }
 "#;
         let err = names(lock, &[target([3, 11, 2])]).unwrap_err();
-        assert!(err.contains("a (Python 3.11.2: only an sdist), b (Python 3.11.2: a VCS checkout)"), "{err}");
+        assert!(
+            err.contains("a (Python 3.11.2: only an sdist), b (Python 3.11.2: a VCS checkout)"),
+            "{err}"
+        );
         let lock = "lock-version = \"1.0\"\nrequires-python = \">=3.12\"\n";
         let err = names(lock, &[target([3, 11, 2])]).unwrap_err();
-        assert!(err.contains("requires Python >=3.12, the build is for Python 3.11.2"), "{err}");
+        assert!(
+            err.contains("requires Python >=3.12, the build is for Python 3.11.2"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -504,6 +535,9 @@ vcs = { type = "git", url = "https://example.org/b.git", commit-id = "abc" }
             path: None,
             hashes: BTreeMap::new(),
         };
-        assert_eq!(file_name(&w, "torch", "l").unwrap(), "torch-2.0+cpu-cp311-cp311-linux_x86_64.whl");
+        assert_eq!(
+            file_name(&w, "torch", "l").unwrap(),
+            "torch-2.0+cpu-cp311-cp311-linux_x86_64.whl"
+        );
     }
 }

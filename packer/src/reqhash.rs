@@ -74,7 +74,10 @@ fn logical_lines(text: &str) -> Vec<String> {
 fn include<'a>(words: &[&'a str]) -> Option<&'a str> {
     match words {
         ["-r" | "--requirement", file, ..] => Some(file),
-        [w, ..] => w.strip_prefix("--requirement=").or_else(|| w.strip_prefix("-r")).filter(|f| !f.is_empty()),
+        [w, ..] => w
+            .strip_prefix("--requirement=")
+            .or_else(|| w.strip_prefix("-r"))
+            .filter(|f| !f.is_empty()),
         [] => None,
     }
 }
@@ -112,7 +115,14 @@ fn requirement_name(first: &str) -> String {
 /// `pip download --only-binary=:all: -r REQ -d DIR`: the closure as published wheels.
 pub fn download(python: &str, requirements: &Path, dir: &Path) -> Result<(), String> {
     let status = Command::new(python)
-        .args(["-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "-r",
+        ])
         .arg(requirements)
         .arg("-d")
         .arg(dir)
