@@ -17,6 +17,7 @@ mod faults;
 mod format;
 mod hooks;
 mod hostile;
+mod lock;
 mod packing;
 mod parity;
 mod refusals;
