@@ -94,11 +94,15 @@ fn a_lock_selects_by_marker_for_the_target_and_deploys() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         wheel_files(&fx.artifact),
-        ["fastthing-2.0-py3-none-manylinux_2_17_x86_64.whl", "greet-1.0-py3-none-any.whl"]
+        [
+            "fastthing-2.0-py3-none-manylinux_2_17_x86_64.whl",
+            "greet-1.0-py3-none-any.whl"
+        ]
     );
     let dest = fx.dest("locked");
     fx.deploy(&dest, &python.path, &[]);
-    let got = ok(Command::new(dest.join("venv/bin/python")).args(["-c", "import greet, fastthing; print(fastthing.SPEED)"]));
+    let got =
+        ok(Command::new(dest.join("venv/bin/python")).args(["-c", "import greet, fastthing; print(fastthing.SPEED)"]));
     assert_eq!(text(&got.stdout).trim(), "fast");
     // For 3.9.2 the marker holds and oldonly is packed too.
     let out = build_with_lock(&fx, &lock, &["--python", py, "--target-python", "3.9.2"]);
@@ -114,7 +118,11 @@ fn a_wheel_whose_hash_differs_from_the_lock_is_refused() {
     let out = build_with_lock(&fx, &lock, &[]);
     refused(&out, 1, "wheel greet-1.0-py3-none-any.whl from ");
     refused(&out, 1, &format!("the lock says {wrong}"));
-    refused(&out, 1, &sha256(&fx.dir.path().join("wheelhouse/greet-1.0-py3-none-any.whl")));
+    refused(
+        &out,
+        1,
+        &sha256(&fx.dir.path().join("wheelhouse/greet-1.0-py3-none-any.whl")),
+    );
 }
 
 #[test]
@@ -176,12 +184,18 @@ fn build_with_requirements(fx: &Fixture, fast_sha: &str) -> Output {
 #[test]
 fn requirements_hashes_are_checked() {
     let fx = fixture();
-    let fast = fx.dir.path().join("wheelhouse/fastthing-2.0-py3-none-manylinux_2_17_x86_64.whl");
+    let fast = fx
+        .dir
+        .path()
+        .join("wheelhouse/fastthing-2.0-py3-none-manylinux_2_17_x86_64.whl");
     let out = build_with_requirements(&fx, &sha256(&fast));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         wheel_files(&fx.artifact),
-        ["fastthing-2.0-py3-none-manylinux_2_17_x86_64.whl", "greet-1.0-py3-none-any.whl"]
+        [
+            "fastthing-2.0-py3-none-manylinux_2_17_x86_64.whl",
+            "greet-1.0-py3-none-any.whl"
+        ]
     );
     let out = build_with_requirements(&fx, &"2".repeat(64));
     // pip's own --require-hashes mode refuses first, naming the file and both hashes.
@@ -220,7 +234,15 @@ fn a_pylock_written_by_uv_builds_and_deploys() {
         ok(&mut c)
     };
     uv_cmd(&["lock", "--quiet"]);
-    uv_cmd(&["export", "--quiet", "--format", "pylock.toml", "--no-emit-project", "-o", "pylock.toml"]);
+    uv_cmd(&[
+        "export",
+        "--quiet",
+        "--format",
+        "pylock.toml",
+        "--no-emit-project",
+        "-o",
+        "pylock.toml",
+    ]);
     let lock = project.join("pylock.toml");
     let python = &pythons()[0];
     let mut cmd = wheelsfx();
@@ -239,9 +261,18 @@ fn a_pylock_written_by_uv_builds_and_deploys() {
     ok(&mut cmd);
     let files = wheel_files(&fx.artifact);
     assert!(files.iter().any(|f| f.starts_with("six-")), "{files:?}");
-    assert!(files.iter().any(|f| f.starts_with("markupsafe-") || f.starts_with("MarkupSafe-")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("markupsafe-") || f.starts_with("MarkupSafe-")),
+        "{files:?}"
+    );
     // uv writes tomli's marker; the build interpreter decides it.
-    assert_eq!(files.iter().any(|f| f.starts_with("tomli-")), python.minor < 11, "{files:?}");
+    assert_eq!(
+        files.iter().any(|f| f.starts_with("tomli-")),
+        python.minor < 11,
+        "{files:?}"
+    );
     let dest = fx.dest("uv");
     fx.deploy(&dest, &python.path, &[]);
     ok(Command::new(dest.join("venv/bin/python")).args(["-c", "import six, markupsafe; markupsafe.escape('<')"]));
