@@ -29,6 +29,8 @@ struct Lock {
     #[serde(default)]
     environments: Vec<String>,
     #[serde(default)]
+    default_groups: Vec<String>,
+    #[serde(default)]
     packages: Vec<Package>,
 }
 
@@ -113,7 +115,7 @@ fn choose(lock: &Lock, shown: &str, targets: &[TargetSpec]) -> Result<(Vec<Chose
         check_lock_applies(lock, shown, target)?;
         let mut mine = Vec::new();
         for p in &lock.packages {
-            if !selected(p, shown, target)? {
+            if !selected(p, &lock.default_groups, shown, target)? {
                 continue;
             }
             let Some(entry) = best_wheel(p, shown, target)? else {
@@ -179,10 +181,11 @@ fn check_lock_applies(lock: &Lock, shown: &str, target: &TargetSpec) -> Result<(
 
 /// Does the package's marker hold for the target? A selected package must also allow the
 /// target's Python by its own `requires-python`.
-fn selected(p: &Package, shown: &str, target: &TargetSpec) -> Result<bool, String> {
+fn selected(p: &Package, groups: &[String], shown: &str, target: &TargetSpec) -> Result<bool, String> {
     if let Some(m) = &p.marker {
         let what = format!("package {}", p.name);
-        if !marker(m, shown, &what)?.evaluate(&target.marker_environment(), &[]) {
+        let m = without_lock_variables(m, groups);
+        if !marker(&m, shown, &what)?.evaluate(&target.marker_environment(), &[]) {
             return Ok(false);
         }
     }
@@ -204,6 +207,58 @@ fn selected(p: &Package, shown: &str, target: &TargetSpec) -> Result<bool, Strin
 
 fn marker(text: &str, shown: &str, what: &str) -> Result<MarkerTree, String> {
     MarkerTree::from_str(text).map_err(|e| format!("--lock {shown}: {what}: cannot read marker {text:?}: {e}"))
+}
+
+/// PEP 751's marker additions, `'x' in extras` and `'g' in dependency_groups` (with `not in`),
+/// decided as a default install does (no extras, the lock's `default-groups`) and written as
+/// an always-true or always-false clause that PEP 508 markers can hold.
+fn without_lock_variables(text: &str, groups: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(q) = rest.find(['\'', '"']) {
+        let quote = rest[q..].chars().next().expect("found a quote");
+        out.push_str(&rest[..q]);
+        let Some(len) = rest[q + 1..].find(quote) else {
+            break;
+        };
+        let value = &rest[q + 1..q + 1 + len];
+        let after = &rest[q + 2 + len..];
+        match lock_clause(after) {
+            Some((negated, variable, used)) => {
+                let member = variable == "dependency_groups" && groups.iter().any(|g| g == value);
+                let clause = if member != negated {
+                    "python_version >= '0'"
+                } else {
+                    "python_version < '0'"
+                };
+                out.push_str(clause);
+                rest = &after[used..];
+            }
+            None => {
+                out.push_str(&rest[q..q + 2 + len]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// After a string literal: `[not] in extras|dependency_groups`, as (negated, variable, bytes).
+fn lock_clause(after: &str) -> Option<(bool, &'static str, usize)> {
+    let words: Vec<&str> = after.split_whitespace().take(3).collect();
+    let (negated, variable) = match words.as_slice() {
+        ["not", "in", v, ..] => (true, *v),
+        ["in", v, ..] => (false, *v),
+        _ => return None,
+    };
+    let variable = ["extras", "dependency_groups"].into_iter().find(|name| {
+        variable
+            .strip_prefix(name)
+            .is_some_and(|tail| tail.is_empty() || tail.starts_with(')'))
+    })?;
+    let at = after.find(variable)? + variable.len();
+    Some((negated, variable, at))
 }
 
 /// The package's wheel with the best tag rank for the target (None when none fits).
@@ -524,6 +579,37 @@ vcs = { type = "git", url = "https://example.org/b.git", commit-id = "abc" }
         assert!(
             err.contains("requires Python >=3.12, the build is for Python 3.11.2"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn extras_and_groups_are_decided_as_a_default_install() {
+        let groups = ["web".to_string()];
+        let m = without_lock_variables(
+            "'web' in dependency_groups and ('dev' in dependency_groups or \"x\" in extras)",
+            &groups,
+        );
+        assert_eq!(
+            m,
+            "python_version >= '0' and (python_version < '0' or python_version < '0')"
+        );
+        let m = without_lock_variables("'dev' not in dependency_groups and sys_platform == 'linux'", &groups);
+        assert_eq!(m, "python_version >= '0' and sys_platform == 'linux'");
+        let lock = r#"
+lock-version = "1.0"
+default-groups = ["web"]
+[[packages]]
+name = "dev-only"
+marker = "'dev' in dependency_groups"
+sdist = { url = "https://example.org/d-1.tar.gz", hashes = { sha256 = "00" } }
+[[packages]]
+name = "web"
+marker = "'web' in dependency_groups and python_version >= '3.9'"
+wheels = [{ url = "https://example.org/web-1-py3-none-any.whl", hashes = { sha256 = "00" } }]
+"#;
+        assert_eq!(
+            names(lock, &[target([3, 11, 2])]).unwrap(),
+            [["web-1-py3-none-any.whl"]]
         );
     }
 
