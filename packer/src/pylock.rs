@@ -371,12 +371,19 @@ fn fetch(
     for (t, urls) in &downloads {
         pip_download(python, &targets[*t], urls, dir.path(), shown)?;
     }
-    let paths = chosen
-        .iter()
-        .zip(paths)
-        .map(|(c, p)| p.unwrap_or_else(|| dir.path().join(&c.file_name)))
-        .collect();
-    Ok((paths, Some(dir)))
+    let mut found = Vec::new();
+    for (c, p) in chosen.iter().zip(paths) {
+        let p = p.unwrap_or_else(|| dir.path().join(&c.file_name));
+        if !p.is_file() {
+            return Err(format!(
+                "--lock {shown}: package {}: pip saved no file named {} from its url; put the \
+                 wheel in a --wheelhouse folder",
+                c.package, c.file_name
+            ));
+        }
+        found.push(p);
+    }
+    Ok((found, Some(dir)))
 }
 
 /// `pip download --no-deps` of wheel URLs, with the target's tags (pip refuses a wheel URL
