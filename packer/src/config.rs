@@ -27,6 +27,7 @@ struct Config {
     name: Option<String>,
     requirements: Option<PathBuf>,
     wheelhouse: Option<PathBuf>,
+    lock: Option<PathBuf>,
     bootstrap_wheels: Option<PathBuf>,
     #[serde(default)]
     extra_static: Vec<PathBuf>,
@@ -69,6 +70,7 @@ pub fn merge(args: &mut BuildArgs, pyproject: &Path) -> Result<(), String> {
     args.name = args.name.take().or(config.name);
     args.requirements = args.requirements.take().or(rel(config.requirements));
     args.wheelhouse = args.wheelhouse.take().or(rel(config.wheelhouse));
+    args.lock = args.lock.take().or(rel(config.lock));
     args.bootstrap_wheels = args.bootstrap_wheels.take().or(rel(config.bootstrap_wheels));
     if args.extra_static.is_empty() {
         args.extra_static = config.extra_static.into_iter().map(|p| base.join(p)).collect();

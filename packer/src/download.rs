@@ -190,7 +190,7 @@ fn pip_download(python: &str, target: &TargetSpec, wheelhouse: Option<&Path>, di
 /// Every platform tag a machine of `tag` accepts: pip takes `--platform` literally (only the
 /// legacy manylinux2010/2014 are widened), so `manylinux_2_36_x86_64` is passed with each
 /// older glibc floor down to manylinux1/2014, and `musllinux_1_2` with `musllinux_1_1`, `_1_0`.
-fn compatible_platforms(tag: &str) -> Vec<String> {
+pub fn compatible_platforms(tag: &str) -> Vec<String> {
     let legacy = [("manylinux1_", 5), ("manylinux2010_", 12), ("manylinux2014_", 17)];
     let (kind, arch, top) = if let Some((prefix, minor)) = legacy.iter().find(|(p, _)| tag.starts_with(p)) {
         ("manylinux", &tag[prefix.len()..], *minor)

@@ -11,6 +11,8 @@ mod exclude;
 mod pip;
 mod plan;
 mod progress;
+mod pylock;
+mod reqhash;
 mod requires;
 mod select;
 mod sign;

@@ -7,6 +7,7 @@
 use crate::collect::{Inputs, Source};
 use crate::download;
 use crate::pip;
+use crate::{pylock, reqhash};
 use crate::plan::hash;
 use crate::targets::TargetSpec;
 use crate::wheel::{wheels_in, WheelFile};
@@ -41,18 +42,19 @@ pub fn gather(args: &BuildArgs) -> Result<Selected, String> {
     // Per target, the pool indices it may choose from.
     let mut candidates: Vec<Vec<usize>> = vec![Vec::new(); targets.len()];
     if let Some(req) = &args.requirements {
-        if args.target_python.is_empty() {
-            pip::wheel_closure(args.python(), req, scratch.path())?;
-            add(&mut pool, &mut candidates, wheels_in(scratch.path())?, None);
-        } else {
-            for (i, t) in targets.iter().enumerate() {
-                let dir = scratch.path().join(i.to_string());
-                download::wheels_for(args.python(), t, req, args.wheelhouse.as_deref(), &dir)?;
-                add(&mut pool, &mut candidates, wheels_in(&dir)?, Some(i));
-            }
-        }
+        requirements(args, req, &targets, scratch.path(), &mut pool, &mut candidates)?;
     }
-    if let Some(dir) = &args.wheelhouse {
+    if let Some(lock) = &args.lock {
+        // The lock says which wheels, per target; the wheelhouse is only where they are
+        // looked for first.
+        let dir = scratch.path().join("lock");
+        let locked = pylock::collect(lock, args.wheelhouse.as_deref(), args.python(), &dir, &targets)?;
+        for (t, set) in targets.iter().zip(&locked.per_target) {
+            eprintln!("wheelsfx: {}: {} wheels for {}", lock.display(), set.len(), t.label());
+        }
+        candidates = locked.per_target;
+        pool = locked.wheels;
+    } else if let Some(dir) = &args.wheelhouse {
         add(&mut pool, &mut candidates, wheels_in(dir)?, None);
     }
     let pool = once_each(pool, &mut candidates)?;
@@ -72,6 +74,45 @@ pub fn gather(args: &BuildArgs) -> Result<Selected, String> {
         sets,
         scratch: Some(scratch),
     })
+}
+
+/// The requirements' closure from pip: built on the build interpreter when no target is named,
+/// else downloaded as binary wheels per target. With `--hash` lines pip takes published wheels
+/// only, and every wheel's sha256 must be listed for its distribution.
+fn requirements(
+    args: &BuildArgs,
+    req: &Path,
+    targets: &[TargetSpec],
+    scratch: &Path,
+    pool: &mut Vec<WheelFile>,
+    candidates: &mut [Vec<usize>],
+) -> Result<(), String> {
+    if args.lock.is_some() {
+        return Err("--lock and --requirements both say which wheels to pack; pass one of them".into());
+    }
+    let hashes = reqhash::read(req)?;
+    let checked = |dir: &Path| -> Result<Vec<WheelFile>, String> {
+        let got = wheels_in(dir)?;
+        if !hashes.is_empty() {
+            reqhash::check(&got, &hashes, req)?;
+        }
+        Ok(got)
+    };
+    if !args.target_python.is_empty() {
+        for (i, t) in targets.iter().enumerate() {
+            let dir = scratch.join(i.to_string());
+            download::wheels_for(args.python(), t, req, args.wheelhouse.as_deref(), &dir)?;
+            add(pool, candidates, checked(&dir)?, Some(i));
+        }
+    } else {
+        if hashes.is_empty() {
+            pip::wheel_closure(args.python(), req, scratch)?;
+        } else {
+            reqhash::download(args.python(), req, scratch)?;
+        }
+        add(pool, candidates, checked(scratch)?, None);
+    }
+    Ok(())
 }
 
 /// The exact targets: each `--target-python` with every `--platform`; without one, the
@@ -95,7 +136,7 @@ fn targets(args: &BuildArgs) -> Result<Vec<TargetSpec>, String> {
     versions.dedup();
     // The build machine's interpreter: the implicit target, and the C library of a target
     // without --platform.
-    let implicit = args.requirements.is_some() || args.python.is_some();
+    let implicit = args.requirements.is_some() || args.lock.is_some() || args.python.is_some();
     let host = if (versions.is_empty() && implicit) || (!versions.is_empty() && args.platform.is_empty()) {
         let explicit = !versions.is_empty();
         let why = "it tells the build machine's C library: pass --platform TAG for the servers'";
@@ -115,12 +156,6 @@ fn targets(args: &BuildArgs) -> Result<Vec<TargetSpec>, String> {
             host_libc,
         })
         .collect())
-}
-
-/// Every wheel of the pool a candidate of every target (a lock file's wheels are).
-#[cfg_attr(not(test), allow(dead_code))]
-pub fn everything(pool: &[WheelFile], targets: &[TargetSpec]) -> Vec<Vec<usize>> {
-    vec![(0..pool.len()).collect(); targets.len()]
 }
 
 /// Adds wheels to the pool, as candidates of one target or of all.
@@ -191,7 +226,7 @@ fn union(pool: Vec<WheelFile>, sets: Vec<Vec<usize>>) -> (Vec<WheelFile>, Vec<Ve
 /// For each target, the best-ranked wheel per distribution among its candidates that fits it
 /// (tags and exact Requires-Python; the later version on a tie). A distribution with no
 /// fitting wheel for some target: one error naming each, with why. `candidates`: per target,
-/// the pool indices it may choose from ([`everything`] when all share the pool).
+/// the pool indices it may choose from.
 pub fn select(
     pool: &[WheelFile],
     targets: &[TargetSpec],
@@ -430,6 +465,11 @@ pub fn bootstrap_pool(dirs: &[std::path::PathBuf]) -> Result<Vec<WheelFile>, Str
 
 #[cfg(test)]
 mod tests {
+
+    /// Every wheel of the pool a candidate of every target.
+    fn everything(pool: &[WheelFile], targets: &[TargetSpec]) -> Vec<Vec<usize>> {
+        vec![(0..pool.len()).collect(); targets.len()]
+    }
     use super::*;
     use wheelsfx_payload::wheelname::WheelName;
 
