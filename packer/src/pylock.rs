@@ -449,7 +449,7 @@ mod tests {
         TargetSpec {
             python: py,
             platforms: vec![],
-            host_libc: Libc::Glibc(2, 36),
+            host_libc: wheelsfx_payload::tags::Libc::Glibc(2, 36),
         }
     }
 
