@@ -168,18 +168,7 @@ fn requirement_lines(requirements: &Path) -> Result<Vec<String>, String> {
 
 /// `python -m pip download` for exactly this target, binary wheels only.
 fn pip_download(python: &str, target: &TargetSpec, wheelhouse: Option<&Path>, dir: &Path) -> Command {
-    let mut cmd = Command::new(python);
-    cmd.args([
-        "-m",
-        "pip",
-        "download",
-        "--disable-pip-version-check",
-        "--only-binary=:all:",
-    ])
-    .args(["--python-version", &target.version(), "--implementation", "cp"]);
-    for p in target.platforms.iter().flat_map(|p| compatible_platforms(p)) {
-        cmd.args(["--platform", &p]);
-    }
+    let mut cmd = crate::pip::download_for(python, target);
     if let Some(w) = wheelhouse {
         cmd.arg("--find-links").arg(w);
     }

@@ -1,25 +1,54 @@
 //! Running pip at packing time: build/download the requirements' closure as wheels, and
 //! download the bootstrap wheels (pip, setuptools) once into a cache.
 
+use crate::download::compatible_platforms;
+use crate::targets::TargetSpec;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+
+/// `python -m pip SUBCOMMAND`: every pip run of the packer starts here.
+pub fn pip(python: &str, subcommand: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "pip", subcommand, "--disable-pip-version-check"]);
+    cmd
+}
+
+/// `pip download` of published wheels for exactly `target`: its version, implementation and
+/// ABI, and every platform tag it accepts (pip takes `--platform` literally).
+pub fn download_for(python: &str, target: &TargetSpec) -> Command {
+    let mut cmd = pip(python, "download");
+    cmd.args(["--only-binary=:all:", "--implementation", "cp"])
+        .args(["--python-version", &target.version()])
+        .args(["--abi", &format!("cp{}{}", target.python[0], target.python[1])]);
+    for p in target.platforms.iter().flat_map(|p| compatible_platforms(p)) {
+        cmd.args(["--platform", &p]);
+    }
+    cmd
+}
+
+/// Runs a pip command (its output goes to the user); a failure is `failed(status)`.
+pub fn run(mut cmd: Command, failed: impl FnOnce(ExitStatus) -> String) -> Result<(), String> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {program} -m pip: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(failed(status))
+    }
+}
 
 /// `python -m pip wheel -r REQ -w DIR`: the full closure, sdists built into wheels.
 pub fn wheel_closure(python: &str, requirements: &Path, dir: &Path) -> Result<(), String> {
-    let status = Command::new(python)
-        .args(["-m", "pip", "wheel", "--disable-pip-version-check", "-r"])
-        .arg(requirements)
-        .arg("-w")
-        .arg(dir)
-        .status()
-        .map_err(|e| format!("cannot run {python} -m pip: {e}"))?;
-    if !status.success() {
-        return Err(format!(
+    let mut cmd = pip(python, "wheel");
+    cmd.arg("-r").arg(requirements).arg("-w").arg(dir);
+    run(cmd, |status| {
+        format!(
             "pip could not build the wheels for {} ({status}); see pip's output above",
             requirements.display()
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// pip and setuptools wheels for Python `version`, downloaded once into the user's cache.
@@ -37,29 +66,17 @@ pub fn bootstrap_wheels(python: &str, version: Option<&str>) -> Result<PathBuf, 
     if have("pip-") && have("setuptools-") {
         return Ok(dir);
     }
-    let mut cmd = Command::new(python);
-    cmd.args([
-        "-m",
-        "pip",
-        "download",
-        "--disable-pip-version-check",
-        "--only-binary=:all:",
-        "--no-deps",
-        "-d",
-    ])
-    .arg(&dir);
+    let mut cmd = pip(python, "download");
+    cmd.args(["--only-binary=:all:", "--no-deps", "-d"]).arg(&dir);
     if let Some(v) = version {
         cmd.args(["--python-version", v]);
     }
-    let status = cmd
-        .args(["pip", "setuptools"])
-        .status()
-        .map_err(|e| format!("cannot run {python} -m pip: {e}"))?;
-    if !status.success() {
-        return Err(format!(
+    cmd.args(["pip", "setuptools"]);
+    run(cmd, |status| {
+        format!(
             "could not download pip and setuptools into {} ({status}); pass --bootstrap-wheels DIR",
             dir.display()
-        ));
-    }
+        )
+    })?;
     Ok(dir)
 }

@@ -14,7 +14,6 @@ use pep508_rs::MarkerTree;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::str::FromStr;
 use wheelsfx_payload::digest::HashingWriter;
 use wheelsfx_payload::pyversion;
@@ -386,32 +385,14 @@ fn fetch(
 /// `pip download --no-deps` of wheel URLs, with the target's tags (pip refuses a wheel URL
 /// that does not fit the interpreter it runs with unless told the target).
 fn pip_download(python: &str, target: &TargetSpec, urls: &[&str], dir: &Path, shown: &str) -> Result<(), String> {
-    let mut cmd = Command::new(python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
-        .args([
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-            "--python-version",
-            &target.version(),
-        ])
-        .args(["--abi", &format!("cp{}{}", target.python[0], target.python[1])]);
-    for p in target.platforms.iter().flat_map(|p| crate::download::compatible_platforms(p)) {
-        cmd.args(["--platform", &p]);
-    }
-    let status = cmd
-        .arg("-d")
-        .arg(dir)
-        .args(urls)
-        .status()
-        .map_err(|e| format!("cannot run {python} -m pip: {e}"))?;
-    if !status.success() {
-        return Err(format!(
+    let mut cmd = crate::pip::download_for(python, target);
+    cmd.arg("--no-deps").arg("-d").arg(dir).args(urls);
+    crate::pip::run(cmd, |status| {
+        format!(
             "pip could not download the wheels --lock {shown} names ({status}); see pip's output \
              above, or put the wheels in a --wheelhouse folder"
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 fn check_sha256(path: &Path, c: &Chosen, shown: &str) -> Result<(), String> {

@@ -8,7 +8,7 @@ use crate::pylock::sha256_file;
 use crate::wheel::WheelFile;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use crate::pip;
 use wheelsfx_payload::wheelname::normalize;
 
 /// Hashes by normalised distribution name (`""` for requirements named only by a URL or a
@@ -114,28 +114,15 @@ fn requirement_name(first: &str) -> String {
 
 /// `pip download --only-binary=:all: -r REQ -d DIR`: the closure as published wheels.
 pub fn download(python: &str, requirements: &Path, dir: &Path) -> Result<(), String> {
-    let status = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "-r",
-        ])
-        .arg(requirements)
-        .arg("-d")
-        .arg(dir)
-        .status()
-        .map_err(|e| format!("cannot run {python} -m pip: {e}"))?;
-    if !status.success() {
-        return Err(format!(
+    let mut cmd = pip::pip(python, "download");
+    cmd.args(["--only-binary=:all:", "-r"]).arg(requirements).arg("-d").arg(dir);
+    pip::run(cmd, |status| {
+        format!(
             "pip could not download the wheels for {} ({status}); with --hash lines pip takes \
              published wheels only (no sdist builds); see pip's output above",
             requirements.display()
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Every wheel's sha256 must be one the requirements file lists for its distribution.
