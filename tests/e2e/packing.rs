@@ -407,7 +407,11 @@ fn sha256_hex(path: &Path) -> String {
 /// The check cache's entries: wheel sha256s.
 fn cache_entries(cache: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(cache.join("wheelsfx/checked"))
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -484,6 +488,9 @@ fn a_wheel_that_fails_its_check_is_never_recorded_and_a_planted_entry_only_reach
     let needle = "does not match its RECORD";
     crate::hostile::refuses(fx.dir.path(), "planted", &bytes, &[], 3, needle);
     crate::hostile::refuses(fx.dir.path(), "planted-pip", &bytes, &["--installer", "pip"], 3, needle);
-    let verify = Command::new(fx.dir.path().join("planted.sfx")).arg("--verify").output().unwrap();
+    let verify = Command::new(fx.dir.path().join("planted.sfx"))
+        .arg("--verify")
+        .output()
+        .unwrap();
     refused(&verify, 3, needle);
 }
