@@ -1,9 +1,9 @@
 //! Every wheel read once: its bytes hashed for the manifest and every file inside it checked
 //! against its RECORD (the stub's own [`wheel::check`]), wheels on every core, the largest
 //! first so one big wheel does not finish alone. A wheel whose sha256 the check cache knows
-//! ([`crate::checkcache`]) is only planned ([`wheel::plan`]); one that passes in full is recorded.
-//! The bytes stay in memory up to a budget, so write copies exactly what was hashed without
-//! reading and hashing the file again.
+//! ([`crate::checkcache`]) is only planned ([`wheel::plan`]); one that passes in full is
+//! recorded there. The bytes stay in memory up to a budget, so write copies exactly what was
+//! hashed without reading and hashing the file again.
 
 use crate::checkcache::CheckCache;
 use crate::progress::Progress;
