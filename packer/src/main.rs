@@ -2,6 +2,7 @@
 //! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload, signed
 //! with `--sign`). `keygen` makes the signing key pair.
 
+mod checkcache;
 mod checked;
 mod collect;
 mod config;
@@ -149,6 +150,11 @@ pub struct BuildArgs {
     /// repeatable
     #[arg(long, value_name = "PATH")]
     pub link_shared: Vec<String>,
+    /// Check every file of every wheel against its RECORD, even for wheels an earlier build
+    /// already checked (the check cache, ~/.cache/wheelsfx/checked, is then neither read nor
+    /// written)
+    #[arg(long, env = "WHEELSFX_NO_CHECK_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_check_cache: bool,
     /// Where to read [tool.wheelsfx] defaults from
     #[arg(long, default_value = "pyproject.toml")]
     pub config: PathBuf,
@@ -258,7 +264,8 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
-    let plan = plan::plan(&inputs, created).map_err(input_err)?;
+    let cache = checkcache::CheckCache::open(!args.no_check_cache);
+    let plan = plan::plan(&inputs, created, &cache).map_err(input_err)?;
     // Entry timestamps are fixed (SOURCE_DATE_EPOCH, else 1980-01-01) so rebuilds match.
     let mtime = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -290,7 +297,14 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
     let stub_bytes = write::STUB.len() as u64;
     println!(
         "{}",
-        summary::summary(m, artifact_bytes, stub_bytes, &inputs.excluded, started.elapsed())
+        summary::summary(
+            m,
+            artifact_bytes,
+            stub_bytes,
+            &inputs.excluded,
+            plan.tally,
+            started.elapsed()
+        )
     );
     Ok(())
 }

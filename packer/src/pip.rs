@@ -53,10 +53,8 @@ pub fn wheel_closure(python: &str, requirements: &Path, dir: &Path) -> Result<()
 
 /// pip and setuptools wheels for Python `version`, downloaded once into the user's cache.
 pub fn bootstrap_wheels(python: &str, version: Option<&str>) -> Result<PathBuf, String> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or("neither XDG_CACHE_HOME nor HOME is set; pass --bootstrap-wheels DIR")?;
+    let cache =
+        crate::checkcache::cache_root().ok_or("neither XDG_CACHE_HOME nor HOME is set; pass --bootstrap-wheels DIR")?;
     let dir = cache.join("wheelsfx/bootstrap").join(version.unwrap_or("any"));
     let have = |name: &str| {
         std::fs::read_dir(&dir)

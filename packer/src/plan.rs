@@ -1,7 +1,8 @@
 //! Step 2: plan the payload — check the wheel set, hash every input, and build the manifest
 //! that lists every entry in payload order.
 
-use crate::checked::{self, Checked};
+use crate::checkcache::CheckCache;
+use crate::checked::{self, Checked, Tally};
 use crate::collect::{Inputs, Source};
 use crate::progress::Progress;
 use crate::requires;
@@ -25,15 +26,17 @@ pub struct Item {
 pub struct Plan {
     pub manifest: Manifest,
     pub items: Vec<Item>,
+    pub tally: Tally,
 }
 
-pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
+pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache) -> Result<Plan, String> {
     // With target sets, select.rs chose one wheel per distribution for each set.
     if inputs.sets.is_empty() {
         check_one_per_target(&inputs.wheels)?;
     }
     check_one_per_target(&inputs.bootstrap)?;
-    let mut checked = check_wheels(inputs)?;
+    let mut checked = check_wheels(inputs, cache)?;
+    let tally = Tally::of(&checked);
     let target = target(inputs);
     if inputs.targets.is_empty() {
         requires::check(&inputs.wheels, &inputs.bootstrap, &target.python_versions)?;
@@ -85,16 +88,17 @@ pub fn plan(inputs: &Inputs, created: u64) -> Result<Plan, String> {
     };
     // What the stub would refuse in the manifest (names, versions, layout) is refused here.
     manifest.check_consistent()?;
-    Ok(Plan { manifest, items })
+    Ok(Plan { manifest, items, tally })
 }
 
 /// Every wheel through the stub's own validator ([`wheel::check`]): what the installer would
 /// refuse is refused here, with the same sentence. Paths that two wheels ship are reported:
 /// the stub lets the later wheel in install order (bootstrap first) write them. Returns each
-/// wheel's check, bootstrap wheels first (one read of each wheel: see [`checked`]).
-fn check_wheels(inputs: &Inputs) -> Result<Vec<Checked>, String> {
+/// wheel's check, bootstrap wheels first (one read of each wheel, and the check cache: see
+/// [`checked`]).
+fn check_wheels(inputs: &Inputs, cache: &CheckCache) -> Result<Vec<Checked>, String> {
     let all: Vec<&WheelFile> = inputs.bootstrap.iter().chain(&inputs.wheels).collect();
-    let checked = checked::check_all(&all, &inputs.app_name, &Progress::new())?;
+    let checked = checked::check_all(&all, &inputs.app_name, cache, &Progress::new())?;
     let named: Vec<(&str, &wheel::WheelPlan)> = all
         .iter()
         .map(|w| w.distribution.as_str())

@@ -1,6 +1,7 @@
 //! The build summary printed after every build: what went in, part by part, the largest app
 //! files (where a stray dump or database shows first), what was left out, how long it took.
 
+use crate::checked::Tally;
 use crate::exclude::Report;
 use std::time::Duration;
 use wheelsfx_payload::layout::{BOOTSTRAP_DIR, STATIC_DIR, WHEELS_DIR};
@@ -9,7 +10,14 @@ use wheelsfx_payload::manifest::{Entry, Manifest};
 const PARTS: [&str; 5] = ["app", "wheels", "bootstrap", "static", "support"];
 
 /// The summary's lines (after the "wrote ..." line), for stdout.
-pub fn summary(manifest: &Manifest, artifact_bytes: u64, stub_bytes: u64, excluded: &Report, took: Duration) -> String {
+pub fn summary(
+    manifest: &Manifest,
+    artifact_bytes: u64,
+    stub_bytes: u64,
+    excluded: &Report,
+    checks: Tally,
+    took: Duration,
+) -> String {
     let app = format!("{}/", manifest.app.name);
     let mut totals = [(0u64, 0u64); PARTS.len()];
     for e in &manifest.entries {
@@ -32,6 +40,10 @@ pub fn summary(manifest: &Manifest, artifact_bytes: u64, stub_bytes: u64, exclud
         }
     }
     out += &format!("  {}\n", excluded.line());
+    out += &format!(
+        "  wheels checked against their RECORD: {} in full, {} known from the check cache\n",
+        checks.full, checks.cached
+    );
     out += &format!("  built in {:.2} s", took.as_secs_f64());
     out
 }

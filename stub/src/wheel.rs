@@ -227,6 +227,11 @@ fn check_one_copy(files: &[PlannedFile], dist: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The version of what [`check`] adds to [`plan`] (every file's bytes against its RECORD line):
+/// the packer caches that verdict by the wheel's sha256 under this number, so a change to
+/// those rules must bump it for every cached verdict to be checked again.
+pub const RULES: u32 = 1;
+
 /// Plans the wheel and checks every file's bytes against its RECORD (what `--verify` and the
 /// packer run; the native installer hashes while it writes instead). Files are inflated and
 /// hashed on every core, each thread through its own clone of the archive; the error named is

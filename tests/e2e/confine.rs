@@ -26,7 +26,7 @@ fn greet_with(files: &[(&str, &str)], entry_points: Option<&'static str>) -> Whe
 
 /// Rewrites a wheel's zip through `f`, which edits the (name, data) list (RECORD untouched),
 /// writing each entry with `options(name)`.
-fn rewrite_wheel(
+pub(crate) fn rewrite_wheel(
     path: &Path,
     f: &dyn Fn(&mut Vec<(String, Vec<u8>)>),
     options: &dyn Fn(&str) -> zip::write::FullFileOptions<'static, 'static>,

@@ -377,3 +377,120 @@ fn python_is_the_target_of_an_all_pure_set() {
     refused(&out, 1, &format!("(for Python 3.{}.", python.minor));
     assert!(text(&out.stderr).contains("but the set has no tomli"));
 }
+
+/// A build of the fixture into `out.sfx` with `cache` as XDG_CACHE_HOME (its check cache under
+/// it), and the summary's line on the wheels' RECORD checks.
+fn build_cached(fx: &Fixture, cache: &Path, extra: &[&str]) -> (Output, String) {
+    let mut cmd = fx.build_command(&fx.dir.path().join("out.sfx"));
+    cmd.env("XDG_CACHE_HOME", cache).env_remove("WHEELSFX_NO_CHECK_CACHE");
+    let out = cmd.args(extra).output().unwrap();
+    let line = text(&out.stdout)
+        .lines()
+        .find(|l| l.contains("checked against their RECORD"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_default();
+    (out, line)
+}
+
+fn checks(full: usize, cached: usize) -> String {
+    format!("wheels checked against their RECORD: {full} in full, {cached} known from the check cache")
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The check cache's entries: wheel sha256s.
+fn cache_entries(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache.join("wheelsfx/checked"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_check_cache_checks_each_wheel_in_full_once() {
+    let fx = Fixture::new();
+    let cache = fx.dir.path().join("cache");
+    let n = 2 + std::fs::read_dir(bootstrap_dir()).unwrap().count(); // pip, setuptools
+    let (out, line) = build_cached(&fx, &cache, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(line, checks(n, 0));
+    // One entry per wheel, named by the sha256 the manifest records for it.
+    let m = manifest(&fx.dir.path().join("out.sfx"));
+    let mut recorded: Vec<String> = ["wheels", "bootstrap_wheels"]
+        .iter()
+        .flat_map(|k| m[k].as_array().unwrap().clone())
+        .map(|w| w["sha256"].as_str().unwrap().to_string())
+        .collect();
+    recorded.sort();
+    assert_eq!(cache_entries(&cache), recorded);
+    let entry = std::fs::read_to_string(cache.join("wheelsfx/checked").join(&recorded[0])).unwrap();
+    assert!(entry.starts_with("wheelsfx ") && entry.contains(" rules "), "{entry:?}");
+    assert_eq!(build_cached(&fx, &cache, &[]).1, checks(0, n));
+    // Other bytes are another wheel: checked in full again, and recorded.
+    let mut fast = WheelSpec::new("fastthing", "2.0").file("fastthing.py", "SPEED = 'faster'\n");
+    fast.purelib = false;
+    fast.tag = "py3-none-manylinux_2_17_x86_64";
+    let path = fast.write(&fx.dir.path().join("wheelhouse"));
+    assert_eq!(build_cached(&fx, &cache, &[]).1, checks(1, n - 1));
+    assert!(cache_entries(&cache).contains(&sha256_hex(&path)));
+    assert_eq!(build_cached(&fx, &cache, &[]).1, checks(0, n));
+    // Forced full checks neither read nor write the cache.
+    assert_eq!(build_cached(&fx, &cache, &["--no-check-cache"]).1, checks(n, 0));
+    let fresh = fx.dir.path().join("fresh");
+    let mut cmd = fx.build_command(&fx.dir.path().join("out.sfx"));
+    let out = ok(cmd.env("XDG_CACHE_HOME", &fresh).env("WHEELSFX_NO_CHECK_CACHE", "1"));
+    assert!(text(&out.stdout).contains(&checks(n, 0)), "{}", text(&out.stdout));
+    assert!(!fresh.exists(), "--no-check-cache wrote a cache");
+}
+
+#[test]
+fn a_wheel_that_fails_its_check_is_never_recorded_and_a_planted_entry_only_reaches_the_stub() {
+    let fx = Fixture::new();
+    let cache = fx.dir.path().join("cache");
+    let greet = fx.dir.path().join("wheelhouse/greet-1.0-py3-none-any.whl");
+    crate::confine::rewrite_wheel(
+        &greet,
+        &|files| {
+            for (name, data) in files.iter_mut() {
+                if name == "greet/__init__.py" {
+                    data.extend_from_slice(b"\nimport os; os.system('evil')\n");
+                }
+            }
+        },
+        &|_| Default::default(),
+    );
+    let bad = sha256_hex(&greet);
+    for _ in 0..2 {
+        let (out, _) = build_cached(&fx, &cache, &[]);
+        refused(&out, 1, "does not match its RECORD");
+        assert!(!cache_entries(&cache).contains(&bad), "a refused wheel was recorded");
+    }
+    // An entry planted for it (anyone who can write the cache) lets it into an artifact ...
+    let good = cache_entries(&cache);
+    let dir = cache.join("wheelsfx/checked");
+    std::fs::copy(dir.join(&good[0]), dir.join(&bad)).unwrap();
+    let (out, line) = build_cached(&fx, &cache, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(line, checks(0, good.len() + 1));
+    // ... which every installer refuses at deploy, and --verify too.
+    let bytes = std::fs::read(fx.dir.path().join("out.sfx")).unwrap();
+    let needle = "does not match its RECORD";
+    crate::hostile::refuses(fx.dir.path(), "planted", &bytes, &[], 3, needle);
+    crate::hostile::refuses(fx.dir.path(), "planted-pip", &bytes, &["--installer", "pip"], 3, needle);
+    let verify = Command::new(fx.dir.path().join("planted.sfx"))
+        .arg("--verify")
+        .output()
+        .unwrap();
+    refused(&verify, 3, needle);
+}
