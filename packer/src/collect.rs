@@ -1,9 +1,9 @@
 //! Step 1: collect the inputs — the project tree, the extra static folders, the wheels (from
 //! pip or a wheelhouse), the bootstrap wheels and the support files.
 
+use crate::exclude::{Report, Rules};
 use crate::select;
 use crate::targets::TargetSpec;
-use crate::exclude::{Report, Rules};
 use crate::tree::walk;
 use crate::wheel::WheelFile;
 use crate::BuildArgs;

@@ -29,9 +29,7 @@ pub fn download_for(python: &str, target: &TargetSpec) -> Command {
 /// Runs a pip command (its output goes to the user); a failure is `failed(status)`.
 pub fn run(mut cmd: Command, failed: impl FnOnce(ExitStatus) -> String) -> Result<(), String> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {program} -m pip: {e}"))?;
+    let status = cmd.status().map_err(|e| format!("cannot run {program} -m pip: {e}"))?;
     if status.success() {
         Ok(())
     } else {

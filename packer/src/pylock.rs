@@ -95,10 +95,7 @@ pub fn collect(
         check_sha256(path, c, &shown)?;
         wheels.push(WheelFile::read(path)?);
     }
-    Ok(Locked {
-        wheels,
-        per_target,
-    })
+    Ok(Locked { wheels, per_target })
 }
 
 /// For each target: the packages its markers select, each one's best wheel; every package

@@ -4,11 +4,11 @@
 //! mode applies, and every wheel it hands back is checked here too against the hashes listed
 //! for its distribution, so a wheel from a cache or a find-links folder cannot slip in.
 
+use crate::pip;
 use crate::pylock::sha256_file;
 use crate::wheel::WheelFile;
 use std::collections::BTreeMap;
 use std::path::Path;
-use crate::pip;
 use wheelsfx_payload::wheelname::normalize;
 
 /// Hashes by normalised distribution name (`""` for requirements named only by a URL or a
@@ -115,7 +115,10 @@ fn requirement_name(first: &str) -> String {
 /// `pip download --only-binary=:all: -r REQ -d DIR`: the closure as published wheels.
 pub fn download(python: &str, requirements: &Path, dir: &Path) -> Result<(), String> {
     let mut cmd = pip::pip(python, "download");
-    cmd.args(["--only-binary=:all:", "-r"]).arg(requirements).arg("-d").arg(dir);
+    cmd.args(["--only-binary=:all:", "-r"])
+        .arg(requirements)
+        .arg("-d")
+        .arg(dir);
     pip::run(cmd, |status| {
         format!(
             "pip could not download the wheels for {} ({status}); with --hash lines pip takes \

@@ -36,7 +36,11 @@ pub fn check(wheels: &[WheelFile], bootstrap: &[WheelFile], python_versions: &[S
 /// markers are evaluated in its marker environment.
 pub fn check_target(wheels: &[WheelFile], bootstrap: &[WheelFile], target: &TargetSpec) -> Result<(), String> {
     check_bootstrap_exact(bootstrap, target)?;
-    check_envs(wheels, bootstrap, &[(target.label(), Some(target.marker_environment()))])
+    check_envs(
+        wheels,
+        bootstrap,
+        &[(target.label(), Some(target.marker_environment()))],
+    )
 }
 
 fn check_envs(

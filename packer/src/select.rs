@@ -7,11 +7,11 @@
 use crate::collect::{Inputs, Source};
 use crate::download;
 use crate::pip;
-use crate::{pylock, reqhash};
 use crate::plan::hash;
 use crate::targets::TargetSpec;
 use crate::wheel::{wheels_in, WheelFile};
 use crate::BuildArgs;
+use crate::{pylock, reqhash};
 use pep508_rs::pep440_rs::Version;
 use std::collections::BTreeMap;
 use std::path::Path;

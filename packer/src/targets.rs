@@ -81,14 +81,21 @@ impl TargetSpec {
     /// The best rank any of this target's platforms gives a wheel's tags (0 is best); None
     /// when the wheel does not install on the target.
     pub fn rank<S: AsRef<str>>(&self, tags: &[S]) -> Option<usize> {
-        self.facts().iter().filter_map(|f| SupportedTags::new(f).rank(tags)).min()
+        self.facts()
+            .iter()
+            .filter_map(|f| SupportedTags::new(f).rank(tags))
+            .min()
     }
 
     /// The marker environment of a Linux CPython of exactly this version.
     pub fn marker_environment(&self) -> MarkerEnvironment {
         let full = self.version();
         let xy = self.xy();
-        let machine = self.facts().first().map(|f| f.arch.clone()).unwrap_or_else(|| "x86_64".into());
+        let machine = self
+            .facts()
+            .first()
+            .map(|f| f.arch.clone())
+            .unwrap_or_else(|| "x86_64".into());
         MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
             implementation_name: "cpython",
             implementation_version: &full,
@@ -152,7 +159,9 @@ mod tests {
         assert!(t.rank(&["cp311-cp311-manylinux_2_34_x86_64"]).is_none());
         assert!(t.rank(&["cp312-cp312-manylinux_2_28_x86_64"]).is_none());
         assert!(t.rank(&["py3-none-any"]).is_some());
-        assert!(spec([3, 11, 2], &["manylinux2014_x86_64"]).rank(&["cp311-cp311-manylinux_2_17_x86_64"]).is_some());
+        assert!(spec([3, 11, 2], &["manylinux2014_x86_64"])
+            .rank(&["cp311-cp311-manylinux_2_17_x86_64"])
+            .is_some());
         assert!(TargetSpec::check_platform("macosx_11_0_arm64").is_err());
         assert!(TargetSpec::check_platform("musllinux_1_2_x86_64").is_ok());
     }
