@@ -209,10 +209,7 @@ fn target(inputs: &Inputs) -> Target {
 pub fn hash(source: &Source) -> Result<(String, u64), String> {
     let mut h = HashingWriter::default();
     match source {
-        Source::File(p) => {
-            let mut f = std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            std::io::copy(&mut f, &mut h).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        }
+        Source::File(p) => return hash_file(p),
         Source::Bytes(b) => {
             std::io::copy(&mut b.take(u64::MAX), &mut h).expect("hashing bytes cannot fail");
         }
@@ -220,5 +217,13 @@ pub fn hash(source: &Source) -> Result<(String, u64), String> {
             std::io::copy(&mut &b[..], &mut h).expect("hashing bytes cannot fail");
         }
     }
+    Ok(h.finish())
+}
+
+/// The sha256 (hex) and size of a file: every input the packer hashes goes through here.
+pub fn hash_file(path: &std::path::Path) -> Result<(String, u64), String> {
+    let mut h = HashingWriter::default();
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    std::io::copy(&mut f, &mut h).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(h.finish())
 }

@@ -15,7 +15,6 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use wheelsfx_payload::digest::HashingWriter;
 use wheelsfx_payload::pyversion;
 use wheelsfx_payload::wheelname::WheelName;
 
@@ -400,7 +399,7 @@ fn check_sha256(path: &Path, c: &Chosen, shown: &str) -> Result<(), String> {
             c.package, c.file_name
         ));
     };
-    let have = sha256_file(path)?;
+    let have = crate::plan::hash_file(path)?.0;
     if !have.eq_ignore_ascii_case(want) {
         return Err(format!(
             "wheel {} from {shown} has sha256 {have}, the lock says {want}; the file is not the \
@@ -410,13 +409,6 @@ fn check_sha256(path: &Path, c: &Chosen, shown: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-pub fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut h = HashingWriter::default();
-    std::io::copy(&mut f, &mut h).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(h.finish().0)
 }
 
 #[cfg(test)]

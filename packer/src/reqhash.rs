@@ -5,7 +5,6 @@
 //! for its distribution, so a wheel from a cache or a find-links folder cannot slip in.
 
 use crate::pip;
-use crate::pylock::sha256_file;
 use crate::wheel::WheelFile;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -154,7 +153,7 @@ pub fn check(wheels: &[WheelFile], hashes: &Hashes, requirements: &Path) -> Resu
             // Only other algorithms (sha384, sha512): pip's --require-hashes mode checked them.
             continue;
         }
-        let have = sha256_file(&w.path)?;
+        let have = crate::plan::hash_file(&w.path)?.0;
         if !want.contains(&have.as_str()) && !sha256s("").contains(&have.as_str()) {
             return Err(format!(
                 "wheel {} has sha256 {have}, {shown} lists {} for {}; the file is not the one \

@@ -4,10 +4,10 @@
 //! servers' Python would refuse (soupsieve's `>=3.11.5` on 3.11.2) is refused at build. The
 //! artifact stores the union once; the manifest's sets name their members.
 
-use crate::collect::{Inputs, Source};
+use crate::collect::Inputs;
 use crate::download;
 use crate::pip;
-use crate::plan::hash;
+use crate::plan::hash_file;
 use crate::targets::TargetSpec;
 use crate::wheel::{wheels_in, WheelFile};
 use crate::BuildArgs;
@@ -180,7 +180,7 @@ fn once_each(pool: Vec<WheelFile>, candidates: &mut [Vec<usize>]) -> Result<Vec<
         match first.get(&w.file_name) {
             Some(&i) => {
                 let (a, b) = (&out[i].path, &w.path);
-                if hash(&Source::File(a.clone()))? != hash(&Source::File(b.clone()))? {
+                if hash_file(a)? != hash_file(b)? {
                     return Err(format!(
                         "{} and {} are different files with one name; keep one",
                         a.display(),
