@@ -66,7 +66,11 @@ pub fn inspect(payload: &Payload, signature: Verdict, json: bool) {
 fn targets(out: &mut String, m: &Manifest) {
     let t = &m.target;
     if let Some(min) = &t.min_python {
-        let glibc = t.glibc.as_deref().map(|g| format!(", glibc {g} or later")).unwrap_or_default();
+        let glibc = t
+            .glibc
+            .as_deref()
+            .map(|g| format!(", glibc {g} or later"))
+            .unwrap_or_default();
         let _ = writeln!(out, "needs:      Python {min} or later{glibc}");
     }
     if t.sets.is_empty() {

@@ -92,7 +92,11 @@ impl TargetSet {
 /// `X.Y.Z` (or `X.Y`, read as `X.Y.0`) as three numbers.
 pub fn parse_xyz(text: &str) -> Option<[u32; 3]> {
     let parts: Vec<&str> = text.split('.').collect();
-    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if !(2..=3).contains(&parts.len())
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let n = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse().ok());
@@ -195,7 +199,11 @@ impl Manifest {
     /// Each set names an exact version and only wheels the manifest lists.
     fn check_sets(&self) -> Result<(), String> {
         let t = &self.target;
-        for v in t.min_python.iter().chain(t.sets.iter().flat_map(|s| [&s.python, &s.min_python])) {
+        for v in t
+            .min_python
+            .iter()
+            .chain(t.sets.iter().flat_map(|s| [&s.python, &s.min_python]))
+        {
             parse_xyz(v).ok_or_else(|| format!("the target Python version {} is not X.Y.Z", quoted(v)))?;
         }
         for set in &t.sets {

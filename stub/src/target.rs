@@ -179,14 +179,23 @@ fn no_set_fits(manifest: &Manifest, requested: bool, tried: &[String], seen: Opt
 /// `Python 3.11.7 (3.11.0 or later 3.11, glibc 2.17 or later)`.
 fn describe_set(s: &TargetSet) -> String {
     let [x, y, _] = s.version();
-    let glibc = s.glibc.as_deref().map(|g| format!(", glibc {g} or later")).unwrap_or_default();
+    let glibc = s
+        .glibc
+        .as_deref()
+        .map(|g| format!(", glibc {g} or later"))
+        .unwrap_or_default();
     format!("Python {} ({} or later {x}.{y}{glibc})", s.python, s.min_python)
 }
 
 /// The set an interpreter installs: among the sets of its X.Y, the newest built for a version
 /// at or below its own, else the oldest.
 fn set_for(m: &Manifest, version: [u32; 3]) -> Option<&TargetSet> {
-    let same: Vec<&TargetSet> = m.target.sets.iter().filter(|s| s.version()[..2] == version[..2]).collect();
+    let same: Vec<&TargetSet> = m
+        .target
+        .sets
+        .iter()
+        .filter(|s| s.version()[..2] == version[..2])
+        .collect();
     same.iter()
         .filter(|s| s.version() <= version)
         .max_by_key(|s| s.version())
@@ -312,7 +321,11 @@ fn fit(m: &Manifest, python: &Interpreter) -> std::result::Result<(Vec<Wheel>, V
         let Some(set) = set_for(m, python.version) else {
             return Err(format!("the artifact has no wheel set for Python {}", python.xy()));
         };
-        m.wheels.iter().filter(|w| set.wheels.contains(&w.file)).cloned().collect()
+        m.wheels
+            .iter()
+            .filter(|w| set.wheels.contains(&w.file))
+            .cloned()
+            .collect()
     };
     let mut misfits = Vec::new();
     let wheels = pick(&members, &tags, python, &mut misfits);
