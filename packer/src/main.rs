@@ -206,7 +206,7 @@ type Failure = (u8, String);
 fn fail(e: PayloadError) -> Failure {
     match e {
         PayloadError::Corrupt(m) | PayloadError::Untrusted(m) => (3, m),
-        PayloadError::Io(m) => (1, m),
+        PayloadError::Io(m) | PayloadError::Unverified(m) => (1, m),
     }
 }
 

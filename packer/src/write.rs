@@ -1,8 +1,8 @@
 //! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
 //! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
 //! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip
-//! comment with the sha256 of every byte before it and, with `--sign`, the signature of that
-//! digest (a block of fixed length, so the comment's length, which the digest covers, is known
+//! comment: the chunk index and the digest of every byte before the index (see
+//! `layout::DIGEST_PREFIX`) and, with `--sign`, the signature of that digest (a block of fixed length, so the comment's length, which the digest covers, is known
 //! beforehand). Written to a temporary sibling and renamed, so a failed build never leaves a
 //! half-written artifact at the output path; a signed build also writes `OUTPUT.minisig` for
 //! stock minisign. Every input read from a file is hashed again as it is written (wheels
@@ -18,8 +18,8 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use wheelsfx_payload::digest::{artifact_digest, HashingReader};
-use wheelsfx_payload::layout::{DIGEST_PREFIX, MANIFEST};
+use wheelsfx_payload::digest::{chunk_count, chunk_sha256s, hex, root, HashingReader};
+use wheelsfx_payload::layout::{CHUNKS_PREFIX, DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use wheelsfx_payload::manifest::Entry;
 use wheelsfx_payload::signature::{self, Signature};
 use zip::write::SimpleFileOptions;
@@ -141,20 +141,19 @@ fn write_to(
         progress.add(item.entry.size);
     }
     progress.done();
-    // A placeholder of the final length; the digest of everything before it goes in last.
+    // The comment's first prefix; the trailer after it goes in last (see `seal`).
     let block = signer.map_or(0, |_| signature::BLOCK_LEN);
-    zip.set_comment(format!("{DIGEST_PREFIX}{}{}", "0".repeat(64), " ".repeat(block)))?;
+    zip.set_comment(CHUNKS_PREFIX)?;
     let mut file = zip.finish()?;
     file.flush()?;
     let mut file = file.into_inner().map_err(|e| e.into_error())?;
-    let len = file.metadata()?.len();
-    let hex_at = len - block as u64 - 64;
-    let digest = artifact_digest(&file, hex_at)?;
-    file.write_all_at(digest.as_bytes(), hex_at)?;
+    let digest = seal(&file, block)?;
+    // The signature block, if any, goes right after the hex (the comment length counts it).
+    let block_at = file.metadata()?.len();
     let detached = match signer {
         Some(key) => {
             let line = format!("{DIGEST_PREFIX}{digest}");
-            file.write_all_at(key.sign_digest(&line).to_block().as_bytes(), hex_at + 64)?;
+            file.write_all_at(key.sign_digest(&line).to_block().as_bytes(), block_at)?;
             file.rewind()?;
             Some(key.sign_file(&file, &line)?)
         }
@@ -163,6 +162,37 @@ fn write_to(
     file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
     file.sync_all()?;
     Ok(detached)
+}
+
+/// Ends a zip finished with the comment [`CHUNKS_PREFIX`] (the covered region ends with it)
+/// with the chunk index, then the digest line; the comment length counts a `block`-byte
+/// signature block, appended by the caller. Returns the digest. More chunks than a zip comment holds: the prefix becomes
+/// [`DIGEST_PREFIX`] and there is no index (the stub then verifies every byte). Either way the
+/// comment length is patched into the EOCD before anything is hashed.
+fn seal(file: &File, block: usize) -> std::io::Result<String> {
+    let covered = file.metadata()?.len();
+    let prefix_at = covered - CHUNKS_PREFIX.len() as u64;
+    let index_len = 64 * chunk_count(covered) as usize;
+    let indexed = CHUNKS_PREFIX.len() + index_len + DIGEST_COMMENT_LEN + block <= u16::MAX as usize;
+    let comment_len = match indexed {
+        true => CHUNKS_PREFIX.len() + index_len + DIGEST_COMMENT_LEN + block,
+        false => {
+            file.write_all_at(DIGEST_PREFIX.as_bytes(), prefix_at)?;
+            DIGEST_COMMENT_LEN + block
+        }
+    };
+    file.write_all_at(&(comment_len as u16).to_le_bytes(), prefix_at - 2)?;
+    let chunks = chunk_sha256s(file, covered)?;
+    let digest = root(&chunks);
+    let tail = match indexed {
+        true => format!(
+            "{}{DIGEST_PREFIX}{digest}",
+            chunks.iter().map(|c| hex(c)).collect::<String>()
+        ),
+        false => digest.clone(),
+    };
+    file.write_all_at(tail.as_bytes(), covered)?;
+    Ok(digest)
 }
 
 /// An input whose bytes are no longer those plan hashed into the manifest.

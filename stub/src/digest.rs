@@ -95,16 +95,35 @@ pub const DIGEST_CHUNK: u64 = 4 << 20;
 /// 4 MiB chunks (hex). Chunks hash on every core, so verifying every byte costs little wall
 /// time; the packer and the stub both compute it here.
 pub fn artifact_digest(file: &File, len: u64) -> io::Result<String> {
-    let chunks: Vec<u64> = (0..len.div_ceil(DIGEST_CHUNK)).collect();
-    let parts = chunks
+    Ok(root(&chunk_sha256s(file, len)?))
+}
+
+/// The sha256 of each 4 MiB chunk of the first `len` bytes of `file` (the chunk index).
+pub fn chunk_sha256s(file: &File, len: u64) -> io::Result<Vec<[u8; 32]>> {
+    let chunks: Vec<u64> = (0..chunk_count(len)).collect();
+    chunks_sha256(file, len, &chunks)
+}
+
+/// How many chunks `len` covered bytes make.
+pub fn chunk_count(len: u64) -> u64 {
+    len.div_ceil(DIGEST_CHUNK)
+}
+
+/// The sha256 of the chunks numbered `which` of the first `len` bytes of `file`, in parallel.
+pub fn chunks_sha256(file: &File, len: u64, which: &[u64]) -> io::Result<Vec<[u8; 32]>> {
+    which
         .par_iter()
         .map(|i| range_sha256(file, i * DIGEST_CHUNK, DIGEST_CHUNK.min(len - i * DIGEST_CHUNK)))
-        .collect::<io::Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// The root (hex) over chunk hashes: the sha256 of their raw bytes, in order.
+pub fn root(chunks: &[[u8; 32]]) -> String {
     let mut top = Sha256::new();
-    for p in parts {
-        top.update(p);
+    for c in chunks {
+        top.update(c);
     }
-    Ok(hex(&top.finalize()))
+    hex(&top.finalize())
 }
 
 /// sha256 (hex) of each `(start, len)` range of `file`, in parallel.

@@ -48,7 +48,7 @@ impl From<PayloadError> for Fail {
     fn from(e: PayloadError) -> Fail {
         match e {
             PayloadError::Corrupt(m) | PayloadError::Untrusted(m) => Fail::new(Code::CorruptArtifact, m),
-            PayloadError::Io(m) => Fail::install(m),
+            PayloadError::Io(m) | PayloadError::Unverified(m) => Fail::install(m),
         }
     }
 }

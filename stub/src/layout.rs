@@ -13,11 +13,27 @@ pub const STATIC_DIR: &str = "static.in/";
 /// Support files copied into site-packages: loadenv reads `DEST/environment.json`.
 pub const LOADENV_PY: &str = "loadenv.py";
 pub const LOADENV_PTH: &str = "loadenv-init.pth";
-/// Every artifact ends with a zip comment of this prefix and 64 hex digits: the
-/// [`crate::digest::artifact_digest`] of every byte of the artifact before those digits
-/// (stub, entries, zip directories, the prefix). It covers what per-entry hashes cannot: headers, timestamps, the directory.
+/// Every artifact ends with a zip comment whose digest line is this prefix and 64 hex digits:
+/// the [`crate::digest::artifact_digest`] (the root) of the covered bytes. It covers what
+/// per-entry hashes cannot: headers, timestamps, the directory. An optional signature block
+/// (signing this line) follows the hex.
+///
+/// The zip comment is one of two shapes, the covered region always ending with a 16-byte
+/// prefix right after the EOCD record's 22 bytes (so the comment length, which tells the
+/// shapes and signed from unsigned apart, is covered):
+/// - without index (older packers, or more chunks than a comment holds): `DIGEST_PREFIX hex
+///   [block]`, covering every byte before the hex (stub, entries, directories, EOCD, prefix);
+/// - with the chunk index: `CHUNKS_PREFIX index DIGEST_PREFIX hex [block]`, covering every
+///   byte up to and including `CHUNKS_PREFIX`. The index is the sha256 of each 4 MiB chunk of
+///   the covered region, 64 lowercase hex digits each (text: a binary comment could hold a
+///   false EOCD signature, and zip tools print the comment), in order; the root is the sha256
+///   of their raw bytes, so the index cannot be covered by itself but is bound by the root.
+///   With it a deploy verifies only the chunks it reads (`Payload::open_deferred`).
 pub const DIGEST_PREFIX: &str = "wheelsfx-sha256:";
 pub const DIGEST_COMMENT_LEN: usize = DIGEST_PREFIX.len() + 64;
+/// Starts the chunk index (see [`DIGEST_PREFIX`]); as long as it, so both shapes end the
+/// covered region the same distance after the EOCD.
+pub const CHUNKS_PREFIX: &str = "wheelsfx-chunks:";
 
 /// Version of the payload format; a stub refuses a manifest with a newer one. Format 2 added
 /// the target's wheel sets (`target.sets`): a format-1 stub would ignore them and could

@@ -352,7 +352,7 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
         .map(|f| envfile::prepare(f, cli.env_mode, cli.env_group.as_deref()))
         .transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
-    let (payload, verdict) = verify::open(&locate::artifact_path()?, &cli.limits(), &trusted)?;
+    let (payload, verdict) = verify::open_deferred(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     say.step("verify");
     let m = &payload.manifest;
     let hooks = hooks::Hooks::new(&m.post_install, &cli.run, cli.no_hooks, cli.strict_env, cli.json)?;
@@ -446,6 +446,8 @@ struct Built {
 /// written (and all a --dry-run checks).
 fn choose(cli: &Cli, payload: &Payload) -> Result<(target::Target, Vec<Planned>)> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
+    // The entries this deploy will not read (wheels linked from a previous release) go here.
+    payload.verify_except(&[])?;
     let hash_files = cli.installer == Installer::Pip;
     let planned = install::plan(payload, &target.all_wheels(), &cli.limits(), hash_files)?;
     Ok((target, planned))

@@ -1,8 +1,8 @@
 //! Opening a payload: find the zip in an artifact, read and check the manifest, check that the
 //! zip's entry list is exactly the manifest's, and stream entries while verifying them.
 
-use crate::digest::{artifact_digest, ranges_sha256, HashingReader};
-use crate::layout::{DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
+use crate::digest::{artifact_digest, chunk_count, chunks_sha256, ranges_sha256, root, HashingReader, DIGEST_CHUNK};
+use crate::layout::{CHUNKS_PREFIX, DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest, Wheel};
 use crate::signature::{self, PublicKey, Signature, Verdict};
@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use zip::ZipArchive;
 
 /// The largest manifest a stub will parse (a real one is a few hundred KiB).
@@ -26,12 +27,18 @@ pub enum PayloadError {
     Io(String),
     /// The artifact is intact but its signature is not one this machine trusts.
     Untrusted(String),
+    /// An entry was read before `verify_except` verified it, or after it was skipped: a bug
+    /// in the caller, refused rather than served unverified.
+    Unverified(String),
 }
 
 impl std::fmt::Display for PayloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PayloadError::Corrupt(m) | PayloadError::Io(m) | PayloadError::Untrusted(m) => f.write_str(m),
+            PayloadError::Corrupt(m)
+            | PayloadError::Io(m)
+            | PayloadError::Untrusted(m)
+            | PayloadError::Unverified(m) => f.write_str(m),
         }
     }
 }
@@ -47,6 +54,18 @@ pub struct Payload {
     /// Where the zip payload starts: the bytes before it are the stub.
     payload_start: u64,
     signature: Option<Signature>,
+    /// The chunks a deferred open left for `verify_except` (none after a full open).
+    pending: Option<Pending>,
+    /// Set once entries may be read: the stored entries left unverified, never to be read.
+    readable: OnceLock<Vec<String>>,
+}
+
+/// What `open_deferred` has not verified yet: the chunks lying entirely inside a stored
+/// entry's data, with the index (bound to the digest) to check them against.
+struct Pending {
+    index: Vec<[u8; 32]>,
+    covered: u64,
+    chunks: Vec<u64>,
 }
 
 impl Payload {
@@ -54,9 +73,7 @@ impl Payload {
     /// with, stored entries (wheels) against the manifest in the same read, the zip's entry
     /// list against the manifest. Deflated entries are checked as they are streamed.
     pub fn open(path: &Path, limits: &Limits) -> Result<Payload, PayloadError> {
-        let file = File::open(path)
-            .map_err(|e| PayloadError::Io(format!("cannot open the artifact {}: {e}", path.display())))?;
-        let trailer = read_trailer(&file).map_err(|m| corrupt(path, &m))?;
+        let (file, trailer) = open_trailer(path)?;
         // Parse first to learn where the stored entries lie, but judge a parse error only
         // after the digest: a damaged file is then reported as damaged.
         let parsed = file
@@ -76,33 +93,97 @@ impl Payload {
             || artifact_digest(&file, trailer.covered),
             || ranges_sha256(&file, &ranges),
         );
-        let read_err = |e: io::Error| PayloadError::Io(format!("cannot read the artifact {}: {e}", path.display()));
-        let (have, hashes) = (have.map_err(read_err)?, hashes.map_err(read_err)?);
+        let (have, hashes) = (
+            have.map_err(|e| read_error(path, e))?,
+            hashes.map_err(|e| read_error(path, e))?,
+        );
         if have != trailer.digest {
-            return Err(corrupt(
-                path,
-                "its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with",
-            ));
+            return Err(damaged(path));
         }
         if !inside {
             return Err(corrupt(path, "a stored entry's sizes run past the end of the artifact"));
         }
-        let Parsed {
-            archive,
-            manifest,
-            stored,
-            payload_start,
-        } = parsed.map_err(|m| corrupt(path, &m))?;
-        for ((index, _, _), sha) in stored.iter().zip(hashes) {
-            let entry = &manifest.entries[*index];
-            if entry.sha256 != sha {
-                return Err(corrupt(
-                    path,
-                    &format!("entry {} does not match its sha256 in the manifest", entry.path),
-                ));
-            }
+        let parsed = parsed.map_err(|m| corrupt(path, &m))?;
+        check_stored(path, &parsed.manifest, parsed.stored.iter(), hashes)?;
+        let payload = Payload::new(path, parsed, trailer, None)?;
+        payload.readable.set(Vec::new()).expect("a new payload is unread");
+        Ok(payload)
+    }
+
+    /// Opens the artifact at `path` for a deploy, verifying only what every deploy reads:
+    /// the chunk index against the digest, then every chunk not lying entirely inside a
+    /// stored entry's data (stub, manifest, headers, deflated entries, directory). Nothing
+    /// can be read from it until [`Payload::verify_except`] has verified the rest. Without
+    /// an index (an older packer) or when it does not parse, this is [`Payload::open`].
+    pub fn open_deferred(path: &Path, limits: &Limits) -> Result<Payload, PayloadError> {
+        let (file, trailer) = open_trailer(path)?;
+        let Some(index) = trailer.index.clone() else {
+            return Payload::open(path, limits);
+        };
+        // A parse error is judged by the full open: damage first, as there.
+        let Ok(parsed) = file
+            .try_clone()
+            .map_err(|e| e.to_string())
+            .and_then(|f| parse(f, limits))
+        else {
+            return Payload::open(path, limits);
+        };
+        let covered = trailer.covered;
+        let data: Vec<(u64, u64)> = parsed.stored.iter().map(|s| (s.1, s.2)).collect();
+        let (later, now): (Vec<u64>, Vec<u64>) =
+            (0..chunk_count(covered)).partition(|&i| within(chunk_span(i, covered), &data));
+        let hashes = chunks_sha256(&file, covered, &now).map_err(|e| read_error(path, e))?;
+        if now.iter().zip(hashes).any(|(&i, h)| index[i as usize] != h) {
+            return Err(damaged(path));
         }
-        let digest_line = format!("{DIGEST_PREFIX}{have}");
+        let pending = Pending {
+            index,
+            covered,
+            chunks: later,
+        };
+        Payload::new(path, parsed, trailer, Some(pending))
+    }
+
+    /// Verifies what `open_deferred` left, except the data of the stored entries named in
+    /// `skip` (wheels this deploy will not read): every remaining chunk not lying entirely
+    /// inside a skipped entry's data against the index, every other stored entry against the
+    /// manifest, in one parallel read. Then entries may be read, the skipped ones never. Only
+    /// the first call counts; after a full open it checks nothing (all is verified).
+    pub fn verify_except(&self, skip: &[&str]) -> Result<(), PayloadError> {
+        if self.readable.get().is_some() {
+            return Ok(());
+        }
+        let skipped = |s: &&(usize, u64, u64)| skip.contains(&self.manifest.entries[s.0].path.as_str());
+        let (skipped, kept): (Vec<&(usize, u64, u64)>, Vec<_>) = self.stored.iter().partition(skipped);
+        let pending = self
+            .pending
+            .as_ref()
+            .expect("only a deferred open leaves entries unreadable");
+        let data: Vec<(u64, u64)> = skipped.iter().map(|s| (s.1, s.2)).collect();
+        let chunks: Vec<u64> = (pending.chunks.iter().copied())
+            .filter(|&i| !within(chunk_span(i, pending.covered), &data))
+            .collect();
+        let ranges: Vec<(u64, u64)> = kept.iter().map(|s| (s.1, s.2)).collect();
+        let file = File::open(&self.path).map_err(|e| read_error(&self.path, e))?;
+        let (have, hashes) = rayon::join(
+            || chunks_sha256(&file, pending.covered, &chunks),
+            || ranges_sha256(&file, &ranges),
+        );
+        let (have, hashes) = (
+            have.map_err(|e| read_error(&self.path, e))?,
+            hashes.map_err(|e| read_error(&self.path, e))?,
+        );
+        if chunks.iter().zip(have).any(|(&i, h)| pending.index[i as usize] != h) {
+            return Err(damaged(&self.path));
+        }
+        check_stored(&self.path, &self.manifest, kept.into_iter(), hashes)?;
+        let names = skipped.iter().map(|s| self.manifest.entries[s.0].path.clone());
+        let _ = self.readable.set(names.collect());
+        Ok(())
+    }
+
+    fn new(path: &Path, parsed: Parsed, trailer: Trailer, pending: Option<Pending>) -> Result<Payload, PayloadError> {
+        let digest_line = format!("{DIGEST_PREFIX}{}", trailer.digest);
         let signature = trailer
             .signature
             .map(|block| Signature::from_block(&block, &digest_line))
@@ -110,13 +191,26 @@ impl Payload {
             .map_err(|m| corrupt(path, &m))?;
         Ok(Payload {
             path: path.to_path_buf(),
-            manifest,
-            archive,
-            stored,
+            manifest: parsed.manifest,
+            archive: parsed.archive,
+            stored: parsed.stored,
             digest_line,
-            payload_start,
+            payload_start: parsed.payload_start,
             signature,
+            pending,
+            readable: OnceLock::new(),
         })
+    }
+
+    /// Refuses to read `entry` before `verify_except` verified it or when it skipped it.
+    fn readable(&self, entry: &str) -> Result<(), PayloadError> {
+        match self.readable.get() {
+            Some(skipped) if !skipped.iter().any(|s| s == entry) => Ok(()),
+            _ => Err(PayloadError::Unverified(format!(
+                "internal error: entry {entry} of {} was to be read unverified",
+                self.path.display()
+            ))),
+        }
     }
 
     /// The sha256 hex the artifact ends with (its trailer digest, over the whole file): the
@@ -141,6 +235,7 @@ impl Payload {
     /// Streams `entry` (uncompressed) into `out`, checking its size and sha256 as it goes.
     /// On a mismatch `out` has received unverified bytes: callers write only into staging.
     pub fn copy_verified(&mut self, entry: &Entry, out: &mut dyn Write) -> Result<(), PayloadError> {
+        self.readable(&entry.path)?;
         let file = self
             .archive
             .by_name(&entry.path)
@@ -176,7 +271,7 @@ impl Payload {
             .cloned()
             .collect();
         for w in wheels {
-            let Some((start, len)) = self.stored_range(&w.file) else {
+            let Some((start, len)) = self.stored_range(&w.file)? else {
                 return Err(corrupt(
                     &self.path,
                     &format!("wheel {} is compressed; wheels must be stored", w.file),
@@ -196,13 +291,18 @@ impl Payload {
     }
 
     /// Where a stored (uncompressed) entry's bytes lie in the artifact, to read a wheel in
-    /// place without a copy: known from `open`. None when the entry is compressed or absent.
-    pub fn stored_range(&self, name: &str) -> Option<(u64, u64)> {
-        let index = self.manifest.entries.iter().position(|e| e.path == name)?;
-        self.stored
+    /// place without a copy: known from `open`. None when the entry is compressed or absent;
+    /// an error when it is not verified (see [`Payload::readable`]).
+    pub fn stored_range(&self, name: &str) -> Result<Option<(u64, u64)>, PayloadError> {
+        self.readable(name)?;
+        let Some(index) = self.manifest.entries.iter().position(|e| e.path == name) else {
+            return Ok(None);
+        };
+        Ok(self
+            .stored
             .iter()
             .find(|s| s.0 == index)
-            .map(|&(_, start, size)| (start, size))
+            .map(|&(_, start, size)| (start, size)))
     }
 }
 
@@ -216,6 +316,49 @@ fn classify(path: &Path, entry: &str, e: io::Error) -> PayloadError {
     }
 }
 
+/// Each stored entry (manifest index, data start, size) against its sha256 in the manifest.
+fn check_stored<'a>(
+    path: &Path,
+    manifest: &Manifest,
+    stored: impl Iterator<Item = &'a (usize, u64, u64)>,
+    hashes: Vec<String>,
+) -> Result<(), PayloadError> {
+    for ((index, _, _), sha) in stored.zip(hashes) {
+        let entry = &manifest.entries[*index];
+        if entry.sha256 != sha {
+            return Err(corrupt(
+                path,
+                &format!("entry {} does not match its sha256 in the manifest", entry.path),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Chunk `i`'s byte range (start, length) within `covered` bytes.
+fn chunk_span(i: u64, covered: u64) -> (u64, u64) {
+    let start = i * DIGEST_CHUNK;
+    (start, DIGEST_CHUNK.min(covered - start))
+}
+
+/// Whether `span` lies entirely inside one of `ranges`.
+fn within((start, len): (u64, u64), ranges: &[(u64, u64)]) -> bool {
+    ranges
+        .iter()
+        .any(|&(s, l)| s <= start && start.saturating_add(len) <= s.saturating_add(l))
+}
+
+fn read_error(path: &Path, e: io::Error) -> PayloadError {
+    PayloadError::Io(format!("cannot read the artifact {}: {e}", path.display()))
+}
+
+fn damaged(path: &Path) -> PayloadError {
+    corrupt(
+        path,
+        "its bytes do not match the sha256 it ends with: it is corrupt or has been tampered with",
+    )
+}
+
 fn corrupt(path: &Path, msg: &str) -> PayloadError {
     PayloadError::Corrupt(format!(
         "{} is not a valid wheelsfx artifact: {msg}; download or rebuild it",
@@ -223,18 +366,38 @@ fn corrupt(path: &Path, msg: &str) -> PayloadError {
     ))
 }
 
-/// What an artifact ends with: the digest, how many bytes it covers, and the signature block
-/// after it, if signed.
+/// What an artifact ends with: the digest, how many bytes it covers, the chunk index (if
+/// any; it hashes to the digest) and the signature block after the digest, if signed.
 struct Trailer {
     digest: String,
     covered: u64,
+    index: Option<Vec<[u8; 32]>>,
     signature: Option<Vec<u8>>,
 }
 
+/// Opens the artifact and reads its trailer; an index that does not hash to the digest is
+/// damage (cheap: the index is a few KiB).
+fn open_trailer(path: &Path) -> Result<(File, Trailer), PayloadError> {
+    let file =
+        File::open(path).map_err(|e| PayloadError::Io(format!("cannot open the artifact {}: {e}", path.display())))?;
+    let trailer = read_trailer(&file).map_err(|m| corrupt(path, &m))?;
+    if trailer
+        .index
+        .as_ref()
+        .is_some_and(|index| root(index) != trailer.digest)
+    {
+        return Err(corrupt(
+            path,
+            "its chunk index does not match the sha256 it ends with: it is corrupt or has been tampered with",
+        ));
+    }
+    Ok((file, trailer))
+}
+
 /// Reads the trailer. The artifact must end with the zip's end-of-central-directory record
-/// and the digest comment, optionally followed by a signature block of fixed length;
-/// anything else means it was cut short or had data appended (and a zip reader scanning
-/// back from a truncated file could settle on the directory of a wheel stored inside).
+/// and its comment (see `layout::DIGEST_PREFIX`), optionally followed by a signature block of
+/// fixed length; anything else means it was cut short or had data appended (and a zip reader
+/// scanning back from a truncated file could settle on the directory of a wheel stored inside).
 fn read_trailer(file: &File) -> Result<Trailer, String> {
     let len = file
         .metadata()
@@ -243,9 +406,14 @@ fn read_trailer(file: &File) -> Result<Trailer, String> {
     if len < EOCD_LEN + DIGEST_COMMENT_LEN as u64 {
         return Err("it is too short to hold a payload (truncated or damaged)".into());
     }
+    // The EOCD and the longest comment a zip can have.
+    let tail_len = len.min(EOCD_LEN + u16::MAX as u64);
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact_at(&mut tail, len - tail_len)
+        .map_err(|e| format!("cannot read its end ({e})"))?;
     [signature::BLOCK_LEN, 0]
         .into_iter()
-        .find_map(|block| trailer_with(file, len, block))
+        .find_map(|block| parse_trailer(&tail, len, block))
         .ok_or_else(|| {
             "it does not end with its payload's directory and digest: it is truncated or damaged, or has data appended"
                 .into()
@@ -254,22 +422,64 @@ fn read_trailer(file: &File) -> Result<Trailer, String> {
 
 const EOCD_LEN: u64 = 22;
 
-/// The trailer, if the file ends with an EOCD whose comment is the digest followed by a
-/// `block`-byte signature block (0: unsigned) and nothing else.
-fn trailer_with(file: &File, len: u64, block: usize) -> Option<Trailer> {
-    let comment = DIGEST_COMMENT_LEN + block;
-    let start = len.checked_sub(EOCD_LEN + comment as u64)?;
-    let mut tail = vec![0u8; EOCD_LEN as usize + comment];
-    file.read_exact_at(&mut tail, start).ok()?;
-    let (eocd, rest) = tail.split_at(EOCD_LEN as usize);
-    let (digest, signature) = rest.split_at(DIGEST_COMMENT_LEN);
-    let comment_len = u16::from_le_bytes([eocd[20], eocd[21]]) as usize;
-    let digest = std::str::from_utf8(digest).ok()?.strip_prefix(DIGEST_PREFIX)?;
-    (eocd[..4] == [0x50, 0x4b, 0x05, 0x06] && comment_len == comment).then(|| Trailer {
-        digest: digest.to_string(),
-        covered: len - block as u64 - 64,
-        signature: (block > 0).then(|| signature.to_vec()),
-    })
+/// The trailer, if `tail` (the last bytes of a `len`-byte file) ends with an EOCD whose
+/// comment is the digest line (after a chunk index, or not) followed by a `block`-byte
+/// signature block (0: unsigned) and nothing else.
+fn parse_trailer(tail: &[u8], len: u64, block: usize) -> Option<Trailer> {
+    let at = |pos: u64| usize::try_from(pos.checked_sub(len - tail.len() as u64)?).ok();
+    let hex_at = len.checked_sub(block as u64 + 64)?;
+    let line_at = hex_at.checked_sub(DIGEST_PREFIX.len() as u64)?;
+    let line = &tail[at(line_at)?..at(hex_at + 64)?];
+    let digest = std::str::from_utf8(line).ok()?.strip_prefix(DIGEST_PREFIX)?.to_string();
+    let signature = (block > 0).then(|| tail[tail.len() - block..].to_vec());
+    let trailer = |covered, index| Trailer {
+        digest: digest.clone(),
+        covered,
+        index,
+        signature: signature.clone(),
+    };
+    // With an index of n chunks, covering the bytes before it: n is the one that fits.
+    let most = chunk_count(line_at);
+    for n in (most.saturating_sub(1).max(1)..=most).rev() {
+        let Some((index_at, start)) = line_at.checked_sub(64 * n).and_then(|i| Some((i, at(i)?))) else {
+            continue;
+        };
+        if chunk_count(index_at) == n && eocd_before(tail, start, CHUNKS_PREFIX, len - index_at) {
+            return index_from_hex(&tail[start..at(line_at)?]).map(|i| trailer(index_at, Some(i)));
+        }
+    }
+    eocd_before(tail, at(hex_at)?, DIGEST_PREFIX, len - hex_at).then(|| trailer(hex_at, None))
+}
+
+/// Whether `tail[..end]` ends with an EOCD record and then `prefix`, the EOCD's comment
+/// length being the prefix plus the `rest` bytes after `end`.
+fn eocd_before(tail: &[u8], end: usize, prefix: &str, rest: u64) -> bool {
+    let Some(eocd_at) = end.checked_sub(prefix.len() + EOCD_LEN as usize) else {
+        return false;
+    };
+    let eocd = &tail[eocd_at..eocd_at + EOCD_LEN as usize];
+    let comment_len = u16::from_le_bytes([eocd[20], eocd[21]]) as u64;
+    eocd[..4] == [0x50, 0x4b, 0x05, 0x06]
+        && &tail[end - prefix.len()..end] == prefix.as_bytes()
+        && comment_len == prefix.len() as u64 + rest
+}
+
+/// The chunk index: 64 lowercase hex digits per chunk.
+fn index_from_hex(hex: &[u8]) -> Option<Vec<[u8; 32]>> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    hex.chunks(64)
+        .map(|h| {
+            let mut out = [0u8; 32];
+            for (o, pair) in out.iter_mut().zip(h.chunks(2)) {
+                *o = digit(pair[0])? << 4 | digit(pair[1])?;
+            }
+            Some(out)
+        })
+        .collect()
 }
 
 /// The zip, its manifest, the stored entries: (manifest index, data start, size), and
@@ -333,10 +543,17 @@ fn check_entries(
         ));
     }
     let mut stored = Vec::new();
+    // Where the last stored entry's data ends: nothing else may lie inside stored data (a
+    // deferred open verifies everything outside it first, so that must include every header).
+    let mut data_end = 0;
+    let directory = archive.central_directory_start();
     for (i, entry) in m.entries.iter().enumerate() {
         let file = archive
             .by_index_raw(i + 1)
             .map_err(|e| format!("entry {} cannot be read ({e})", i + 1))?;
+        if file.header_start() < data_end {
+            return Err(format!("entry {} starts inside the data of the one before it", i + 1));
+        }
         let name = std::str::from_utf8(file.name_raw())
             .map_err(|_| format!("entry {} has a name that is not UTF-8", i + 1))?;
         if name != entry.path {
@@ -354,6 +571,7 @@ fn check_entries(
         if file.compression() == zip::CompressionMethod::Stored {
             let start = file.data_start().ok_or_else(|| format!("entry {name} has no data"))?;
             stored.push((i, start, file.size()));
+            data_end = start.saturating_add(file.size());
         }
         if file.size() != entry.size {
             return Err(format!(
@@ -362,6 +580,9 @@ fn check_entries(
                 entry.size
             ));
         }
+    }
+    if data_end > directory {
+        return Err("a stored entry's data runs into the zip's directory".into());
     }
     Ok(stored)
 }

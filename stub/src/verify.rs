@@ -11,7 +11,16 @@ use wheelsfx_payload::reader::Payload;
 use wheelsfx_payload::signature::{PublicKey, Verdict};
 
 pub fn open(artifact: &Path, limits: &Limits, trusted: &[PublicKey]) -> Result<(Payload, Verdict)> {
-    let payload = Payload::open(artifact, limits)?;
+    signed(Payload::open(artifact, limits)?, trusted)
+}
+
+/// For a deploy: `Payload::open_deferred`, so a deploy hashes only the chunks it reads; it
+/// must call `verify_except` before reading any entry.
+pub fn open_deferred(artifact: &Path, limits: &Limits, trusted: &[PublicKey]) -> Result<(Payload, Verdict)> {
+    signed(Payload::open_deferred(artifact, limits)?, trusted)
+}
+
+fn signed(payload: Payload, trusted: &[PublicKey]) -> Result<(Payload, Verdict)> {
     let verdict = payload.check_signature(trusted)?;
     Ok((payload, verdict))
 }

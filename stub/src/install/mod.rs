@@ -47,7 +47,7 @@ pub fn plan(payload: &Payload, wheels: &[Wheel], limits: &Limits, hash_files: bo
         .par_iter()
         .map(|w| {
             let (start, len) = payload
-                .stored_range(&w.file)
+                .stored_range(&w.file)?
                 .ok_or_else(|| corrupt_wheel(&w.file, "is compressed inside the artifact; wheels must be stored"))?;
             let want = Expect {
                 distribution: &w.distribution,
