@@ -28,6 +28,7 @@ mod robust;
 mod signing;
 mod targets;
 mod tree;
+mod verify;
 
 /// A project tree, a wheelhouse and the artifact built from them.
 pub struct Fixture {

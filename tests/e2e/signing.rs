@@ -237,13 +237,11 @@ fn a_damaged_or_transplanted_signature_is_refused() {
     let other = d.join("other.sfx");
     ok(fx.build_command(&other).args(["--build-id", "forged"]));
     let mut forged = std::fs::read(&other).unwrap();
-    let n = forged.len();
-    let comment_len = (DIGEST_LINE_LEN + BLOCK_LEN) as u16;
-    forged[n - DIGEST_LINE_LEN - 2..n - DIGEST_LINE_LEN].copy_from_slice(&comment_len.to_le_bytes());
+    let at = comment_at(&forged);
+    let comment_len = u16::from_le_bytes([forged[at - 2], forged[at - 1]]) + BLOCK_LEN as u16;
+    forged[at - 2..at].copy_from_slice(&comment_len.to_le_bytes());
     forged.extend_from_slice(&bytes[block_at..]);
-    let hex_at = forged.len() - BLOCK_LEN - 64;
-    let digest = artifact_digest(&forged[..hex_at]);
-    forged[hex_at..hex_at + 64].copy_from_slice(digest.as_bytes());
+    reseal(&mut forged, BLOCK_LEN);
     let exe = d.join("forged.sfx");
     write_exe(&exe, &forged);
     // The digest is valid: without trusted keys it passes every other check...

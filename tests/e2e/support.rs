@@ -230,6 +230,37 @@ pub fn artifact_digest(bytes: &[u8]) -> String {
     top.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where the zip comment of artifact `bytes` starts: at its chunk index's prefix, or (no
+/// index) at the digest line.
+pub fn comment_at(bytes: &[u8]) -> usize {
+    let tail = bytes.len().saturating_sub(22 + 65535);
+    let find = |needle: &[u8]| bytes[tail..].windows(16).rposition(|w| w == needle).map(|i| tail + i);
+    find(b"wheelsfx-chunks:")
+        .or_else(|| find(b"wheelsfx-sha256:"))
+        .expect("a wheelsfx trailer")
+}
+
+/// Seals `bytes` again after an edit: the chunk index (when the comment has one) and the
+/// digest, for a trailer ending with a `block`-byte signature block. Written from the rule
+/// in layout.rs (the covered bytes end with the comment's first prefix), not the library's code.
+pub fn reseal(bytes: &mut [u8], block: usize) {
+    let hex_at = bytes.len() - block - 64;
+    let line_at = hex_at - 16;
+    assert_eq!(&bytes[line_at..hex_at], b"wheelsfx-sha256:");
+    let covered = comment_at(bytes) + 16;
+    let digest = if covered < line_at {
+        let chunks: Vec<_> = bytes[..covered].chunks(4 << 20).map(Sha256::digest).collect();
+        let index: String = chunks.iter().flatten().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(index.len(), line_at - covered, "one index entry per chunk");
+        bytes[covered..line_at].copy_from_slice(index.as_bytes());
+        let root = Sha256::digest(chunks.concat());
+        root.iter().map(|b| format!("{b:02x}")).collect()
+    } else {
+        artifact_digest(&bytes[..hex_at])
+    };
+    bytes[hex_at..hex_at + 64].copy_from_slice(digest.as_bytes());
+}
+
 /// Runs a command, returning its output; panics with both streams when it fails.
 pub fn ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
