@@ -17,7 +17,7 @@ def wheel():
     return b.getvalue(), files["w-1.0.dist-info/RECORD"]
 
 
-def artifact(whl):
+def artifact(whl, index=False):
     entries = [("app/a.py", b"print(1)\n", zipfile.ZIP_DEFLATED), ("wheels/w-1.0-py3-none-any.whl", whl, zipfile.ZIP_STORED)]
     ents = [{"path": p, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d), "mode": 420} for p, d, _ in entries]
     digest = hashlib.sha256("".join("%s\0%s\0%d\n" % (e["path"], e["sha256"], e["size"]) for e in ents).encode()).hexdigest()
@@ -31,13 +31,15 @@ def artifact(whl):
         z.writestr(zipfile.ZipInfo(".wheelsfx/manifest.json"), json.dumps(m), zipfile.ZIP_DEFLATED)
         for p, d, c in entries:
             z.writestr(zipfile.ZipInfo(p), d, c)
-        z.comment = b"wheelsfx-sha256:" + b"0" * 64
+        # With an index (one chunk: the target seals it), as the packer writes them now.
+        z.comment = (b"wheelsfx-chunks:" + b"0" * 64 if index else b"") + b"wheelsfx-sha256:" + b"0" * 64
     return b.getvalue(), json.dumps(m).encode()
 
 
 whl, rec = wheel()
 art, manifest = artifact(whl)
-for name, data in [("artifact", b"\0" + art), ("manifest", b"\1" + manifest), ("record", b"\2" + rec),
+indexed, _ = artifact(whl, index=True)
+for name, data in [("artifact", b"\0" + art), ("indexed", b"\0" + indexed), ("manifest", b"\1" + manifest), ("record", b"\2" + rec),
                    ("names", b"\2>=3.8, !=3.9.*"), ("wheel", b"\3" + whl)]:
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)

@@ -1,5 +1,6 @@
-//! Fuzzes everything the stub parses from an untrusted artifact: the payload reader (with
-//! the trailing digest made valid, so the fuzzer gets past it to the zip and the manifest),
+//! Fuzzes everything the stub parses from an untrusted artifact: the payload reader, full and
+//! deferred (with the trailing digest, and the chunk index when the digest line follows one,
+//! made valid, so the fuzzer gets past them to the zip and the manifest),
 //! the manifest, RECORD files, wheel names, Requires-Python, public keys and signature
 //! blocks, and the wheel validator (dist-info, WHEEL, RECORD, entry points, destinations).
 //! The first byte picks the target. Nothing may panic.
@@ -8,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use wheelsfx_payload::digest::artifact_digest;
+use wheelsfx_payload::digest::{artifact_digest, chunk_count, chunk_sha256s, hex, root};
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Manifest;
 use wheelsfx_payload::reader::Payload;
@@ -46,13 +47,43 @@ fn artifact(bytes: &[u8]) {
     let dir = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
     let mut f = tempfile::NamedTempFile::new_in(dir).unwrap();
     f.write_all(bytes).unwrap();
-    let len = bytes.len() as u64;
-    if len >= 64 {
-        let digest = artifact_digest(f.as_file(), len - 64).unwrap();
-        f.as_file().write_all_at(digest.as_bytes(), len - 64).unwrap();
-    }
+    seal(f.as_file(), bytes);
     let limits = Limits { max_unpacked: 64 << 20, max_ratio: 250 };
     if let Ok(mut p) = Payload::open(f.path(), &limits) {
         let _ = p.verify_all(&limits);
     }
+    // Deferred: skip the first wheel, then read every wheel (the skipped one must be refused).
+    if let Ok(p) = Payload::open_deferred(f.path(), &limits) {
+        let wheels: Vec<String> = p.manifest.wheels.iter().map(|w| w.file.clone()).collect();
+        let skip: Vec<&str> = wheels.iter().take(1).map(String::as_str).collect();
+        if p.verify_except(&skip).is_ok() {
+            for w in &wheels {
+                assert_eq!(p.stored_range(w).is_err(), skip.contains(&w.as_str()));
+            }
+        }
+    }
+}
+
+/// Makes the trailer's digest valid: over the bytes up to a chunk index that directly
+/// precedes the digest line (the index made valid too), else over every byte before the hex.
+fn seal(file: &std::fs::File, bytes: &[u8]) {
+    let len = bytes.len();
+    let Some(line_at) = len.checked_sub(80) else {
+        if len >= 64 {
+            let digest = artifact_digest(file, len as u64 - 64).unwrap();
+            file.write_all_at(digest.as_bytes(), len as u64 - 64).unwrap();
+        }
+        return;
+    };
+    let covered = (bytes[..line_at].windows(16).rposition(|w| w == b"wheelsfx-chunks:")).map(|i| i + 16);
+    let digest = match covered {
+        Some(c) if (line_at - c) as u64 == 64 * chunk_count(c as u64) => {
+            let chunks = chunk_sha256s(file, c as u64).unwrap();
+            let index: String = chunks.iter().map(|h| hex(h)).collect();
+            file.write_all_at(index.as_bytes(), c as u64).unwrap();
+            root(&chunks)
+        }
+        _ => artifact_digest(file, len as u64 - 64).unwrap(),
+    };
+    file.write_all_at(digest.as_bytes(), len as u64 - 64).unwrap();
 }
