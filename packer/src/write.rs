@@ -3,9 +3,9 @@
 //! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip
 //! comment: the chunk index and the digest of every byte before the index (see
 //! `layout::DIGEST_PREFIX`) and, with `--sign`, the signature of that digest (a block of fixed
-//! length, so the comment's length, which the digest covers, is known beforehand). Written to a temporary sibling and renamed, so a failed build never leaves a
-//! half-written artifact at the output path; a signed build also writes `OUTPUT.minisig` for
-//! stock minisign. Every input read from a file is hashed again as it is written (wheels
+//! length, so the comment's length, which the digest covers, is known beforehand). Written to
+//! a temporary sibling and renamed, so a failed build never leaves a half-written artifact at
+//! the output path; a signed build also writes `OUTPUT.minisig` for stock minisign. Every input read from a file is hashed again as it is written (wheels
 //! plan kept in memory are written from the very bytes it hashed): a file that changed since
 //! plan hashed it is an error, not an artifact every stub would refuse.
 
