@@ -5,9 +5,10 @@
 //! `layout::DIGEST_PREFIX`) and, with `--sign`, the signature of that digest (a block of fixed
 //! length, so the comment's length, which the digest covers, is known beforehand). Written to
 //! a temporary sibling and renamed, so a failed build never leaves a half-written artifact at
-//! the output path; a signed build also writes `OUTPUT.minisig` for stock minisign. Every input read from a file is hashed again as it is written (wheels
-//! plan kept in memory are written from the very bytes it hashed): a file that changed since
-//! plan hashed it is an error, not an artifact every stub would refuse.
+//! the output path; a signed build also writes `OUTPUT.minisig` for stock minisign. Every
+//! input read from a file is hashed again as it is written (wheels plan kept in memory are
+//! written from the very bytes it hashed): a file that changed since plan hashed it is an
+//! error, not an artifact every stub would refuse.
 
 use crate::collect::Source;
 use crate::plan::Plan;
