@@ -586,3 +586,54 @@ fn check_entries(
     }
     Ok(stored)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_trailer, EOCD_LEN};
+    use crate::digest::{hex, root};
+
+    /// `pad` bytes, an EOCD (no entries) and `comment`, whose length the EOCD records.
+    fn file(pad: usize, comment: &[u8]) -> Vec<u8> {
+        let mut b = vec![7u8; pad];
+        b.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06]);
+        b.extend_from_slice(&[0; 16]);
+        b.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+        b.extend_from_slice(comment);
+        b
+    }
+
+    #[test]
+    fn both_trailer_shapes_parse_and_cover_up_to_their_first_prefix() {
+        let digest = "ab".repeat(32);
+        let old = file(100, format!("wheelsfx-sha256:{digest}").as_bytes());
+        let t = parse_trailer(&old, old.len() as u64, 0).unwrap();
+        assert_eq!(
+            (t.covered, t.index, t.digest.as_str()),
+            (100 + EOCD_LEN + 16, None, digest.as_str())
+        );
+
+        let chunk = [5u8; 32];
+        let comment = format!("wheelsfx-chunks:{}wheelsfx-sha256:{}", hex(&chunk), root(&[chunk]));
+        let mut new = file(100, comment.as_bytes());
+        new.extend_from_slice(&[b'S'; 10]);
+        assert!(
+            parse_trailer(&new, new.len() as u64, 10).is_none(),
+            "the comment length counts the block"
+        );
+        let at = 100 + 20;
+        new[at..at + 2].copy_from_slice(&(comment.len() as u16 + 10).to_le_bytes());
+        let t = parse_trailer(&new, new.len() as u64, 10).unwrap();
+        assert_eq!(t.covered, 100 + EOCD_LEN + 16);
+        assert_eq!(t.index, Some(vec![chunk]));
+        assert_eq!(t.signature.as_deref(), Some(&[b'S'; 10][..]));
+    }
+
+    #[test]
+    fn an_index_of_the_wrong_length_or_not_hex_is_no_trailer() {
+        for index in ["00".repeat(31), "zz".repeat(32), "00".repeat(64)] {
+            let comment = format!("wheelsfx-chunks:{index}wheelsfx-sha256:{}", "0".repeat(64));
+            let f = file(100, comment.as_bytes());
+            assert!(parse_trailer(&f, f.len() as u64, 0).is_none(), "{index}");
+        }
+    }
+}
