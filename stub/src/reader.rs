@@ -120,15 +120,19 @@ impl Payload {
         let Some(index) = trailer.index.clone() else {
             return Payload::open(path, limits);
         };
-        // A parse error is judged by the full open: damage first, as there.
-        let Ok(parsed) = file
+        let covered = trailer.covered;
+        // A parse error, or stored data past the covered bytes, is judged by the full open:
+        // damage first, as there.
+        let parsed = file
             .try_clone()
             .map_err(|e| e.to_string())
-            .and_then(|f| parse(f, limits))
+            .and_then(|f| parse(f, limits));
+        let Some(parsed) = parsed
+            .ok()
+            .filter(|p| p.stored.iter().all(|s| s.1.saturating_add(s.2) <= covered))
         else {
             return Payload::open(path, limits);
         };
-        let covered = trailer.covered;
         let data: Vec<(u64, u64)> = parsed.stored.iter().map(|s| (s.1, s.2)).collect();
         let (later, now): (Vec<u64>, Vec<u64>) =
             (0..chunk_count(covered)).partition(|&i| within(chunk_span(i, covered), &data));
