@@ -115,14 +115,17 @@ def run(case):
     env = dict(ENV, D=os.path.join(root, "releases", "2"), PREV=os.path.join(root, "releases", "1"),
                UV_CACHE_DIR=UV_CACHE)
     for c in filter(None, (setup, "sync")):  # sync: release 1's writeback is not timed
-        subprocess.run(["sh", "-c", c], env=env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    out = subprocess.run(["/usr/bin/time", "-f", "%e %M", "sh", "-c", cmd], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if out.returncode:
-        raise SystemExit(f"failed: {cmd}\n{out.stderr}")
-    wall, rss = out.stderr.strip().splitlines()[-1].split()
+        sh(["sh", "-c", c], env)
+    wall, rss = sh(["/usr/bin/time", "-f", "%e %M", "sh", "-c", cmd], env).splitlines()[-1].split()
     return float(wall), int(rss) / 1024, did(env["D"])
+
+
+def sh(argv, env):
+    """Runs argv, returns its stderr (/usr/bin/time's line last); a failure stops the benchmark."""
+    out = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if out.returncode:
+        raise SystemExit(f"failed: {argv[-1]}\n{out.stderr}")
+    return out.stderr.strip()
 
 
 def did(dest):
