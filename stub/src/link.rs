@@ -262,7 +262,13 @@ fn pycs_linkable(receipt: &Receipt, build_magic: Option<&str>) -> bool {
 
 /// The wheels of `target` installed from the same bytes in the source release, and still
 /// intact there.
-fn candidates(source: &Path, installed: &[Wheel], layout: &VenvLayout, target: &Target, pycs: bool) -> Vec<LinkedWheel> {
+fn candidates(
+    source: &Path,
+    installed: &[Wheel],
+    layout: &VenvLayout,
+    target: &Target,
+    pycs: bool,
+) -> Vec<LinkedWheel> {
     let site = source.join(&layout.site_packages);
     let dist_infos = dist_infos(&site);
     target
@@ -305,7 +311,8 @@ fn linkable(w: Wheel, dist_info: String, site: &Path, xy: &str, pycs: bool) -> O
         Err(_) => return None,
     };
     let launcher = |name: &str| {
-        entry_points.iter().any(|e| e.name == name) || (normalize(&w.distribution) == "pip" && name == format!("pip{xy}"))
+        entry_points.iter().any(|e| e.name == name)
+            || (normalize(&w.distribution) == "pip" && name == format!("pip{xy}"))
     };
     let mut files = Vec::new();
     for (path, expect) in record {
@@ -386,7 +393,6 @@ impl Linking {
             json!(self.method).as_str().unwrap_or("?")
         )
     }
-
 }
 
 /// A linked file into staging (`site`: site-packages there); returns its RECORD line, the

@@ -477,7 +477,11 @@ fn choose(cli: &Cli, payload: &Payload, dest: &Path) -> Result<Chosen> {
         .collect();
     let mut planned = install::plan(payload, &rest, &cli.limits(), hash_files)?;
     let demoted = link.without_collisions(&install::path_keys(&planned));
-    let mut chosen = Chosen { target, planned: Vec::new(), link };
+    let mut chosen = Chosen {
+        target,
+        planned: Vec::new(),
+        link,
+    };
     planned.extend(install::plan(payload, &demoted, &cli.limits(), hash_files)?);
     chosen.set_planned(planned);
     Ok(chosen)
@@ -494,7 +498,13 @@ impl Chosen {
 
     /// The link method, decided in staging; when no link works there, the selected wheels
     /// are planned from the artifact instead.
-    fn start_linking(&mut self, stage: &Stage, payload: &Payload, cli: &Cli, say: &Say) -> Result<Option<link::Linking>> {
+    fn start_linking(
+        &mut self,
+        stage: &Stage,
+        payload: &Payload,
+        cli: &Cli,
+        say: &Say,
+    ) -> Result<Option<link::Linking>> {
         if let Some(note) = &self.link.note {
             say.line(note);
         }
