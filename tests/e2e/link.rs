@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 /// A fixture whose artifact is release 1, a second artifact with only the app changed, and
 /// the releases directory both go to.
 struct Redeploy {
+    /// Under the fixture's own directory unless a test gives a root.
     fx: Fixture,
     second: PathBuf,
     root: PathBuf,
@@ -21,8 +22,9 @@ struct Redeploy {
 
 impl Redeploy {
     fn new() -> Redeploy {
-        let root = tempfile::tempdir().unwrap().keep();
-        Redeploy::in_root(Fixture::new(), &root)
+        let fx = Fixture::new();
+        let root = fx.dest("site");
+        Redeploy::in_root(fx, &root)
     }
 
     /// Release 1's artifact is `fx`'s; the second has another app file (and `--build-id 2`).
@@ -275,10 +277,8 @@ fn a_doubtful_source_release_is_not_used() {
 
 #[test]
 fn a_changed_wheel_is_installed_and_a_tampered_one_too_while_the_rest_are_linked() {
-    let fx = Fixture::new();
+    let r = Redeploy::new();
     let mut wheels = crate::standard_wheels();
-    let root = tempfile::tempdir().unwrap().keep();
-    let r = Redeploy::in_root(fx, &root);
     let v1 = r.deploy(&r.fx.artifact, "1", &[]);
     let n = wheel_count(&v1);
     // fastthing changes; greet's file in release 1 is made writable (someone may edit it).
@@ -314,7 +314,8 @@ fn as_a_non_root_user_a_linked_file_cannot_be_opened_for_writing() {
     if !python.exists() || Command::new("setpriv").arg("--help").output().is_err() {
         return not_covered("setpriv and /usr/bin/python3 (a python uid 65534 can run)");
     }
-    let base = tempfile::tempdir().unwrap().keep();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().to_path_buf();
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
     let root = base.join("site");
     std::fs::create_dir(&root).unwrap();
@@ -363,8 +364,8 @@ fn as_a_non_root_user_a_linked_file_cannot_be_opened_for_writing() {
 #[test]
 #[ignore = "needs root, loop devices and mkfs.xfs (xfsprogs)"]
 fn on_xfs_files_are_reflinked() {
-    let img = tempfile::tempdir().unwrap().keep();
-    let (file, mnt) = (img.join("xfs.img"), img.join("mnt"));
+    let img = tempfile::tempdir().unwrap();
+    let (file, mnt) = (img.path().join("xfs.img"), img.path().join("mnt"));
     std::fs::create_dir(&mnt).unwrap();
     let made = Command::new("truncate")
         .args(["-s", "320M"])
@@ -388,7 +389,7 @@ fn on_xfs_files_are_reflinked() {
     struct Unmount(PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = Command::new("umount").arg(&self.0).status();
         }
     }
     let _unmount = Unmount(mnt.clone());
