@@ -575,8 +575,10 @@ fn install(
             &payload,
             &stage,
             &layout,
-            planned,
-            linking.as_ref(),
+            install::native::Wheels {
+                planned,
+                linking: linking.as_ref(),
+            },
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),
             &progress,

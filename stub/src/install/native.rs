@@ -95,12 +95,18 @@ struct WheelJob {
     entry_points: Vec<(EntryPoint, bool)>,
 }
 
+/// What to install: the wheels planned from the artifact, and those linked from an earlier
+/// release.
+pub struct Wheels<'a> {
+    pub planned: Vec<Planned>,
+    pub linking: Option<&'a Linking>,
+}
+
 pub fn install(
     payload: &Payload,
     stage: &Stage,
     layout: &VenvLayout,
-    planned: Vec<Planned>,
-    linking: Option<&Linking>,
+    wheels: Wheels,
     limits: Limits,
     compile: Option<&Sender<PathBuf>>,
     progress: &Progress,
@@ -113,6 +119,7 @@ pub fn install(
         python: stage.final_path("venv/bin/python").to_string_lossy().into_owned(),
     };
     let file = Arc::new(File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?);
+    let Wheels { planned, linking } = wheels;
     let losers = super::losing_targets(&planned);
     let n = planned.len();
     let linked = linking.iter().flat_map(|l| l.wheels.iter().map(|w| (w, l.method)));
