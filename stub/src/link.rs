@@ -409,3 +409,23 @@ pub fn link(f: &LinkedFile, method: Method, site: &Path) -> Result<String> {
     })?;
     Ok(record::line_with(&f.record_path, &f.hash, f.size))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pycs_are_linked_only_between_build_time_bytecode_of_one_magic() {
+        let r = |b: Value| Receipt(json!({ "bytecode": b }));
+        let build = json!({"source": "build", "magic": "a70d0d0a"});
+        assert!(pycs_linkable(&r(build.clone()), Some("a70d0d0a")));
+        assert!(!pycs_linkable(&r(build.clone()), Some("cb0d0d0a")), "another magic");
+        assert!(!pycs_linkable(&r(build), None), "this deploy compiles its own");
+        let deploy = json!({"source": "deploy", "magic": "a70d0d0a"});
+        assert!(!pycs_linkable(&r(deploy), Some("a70d0d0a")));
+        assert!(
+            !pycs_linkable(&Receipt(json!({})), Some("a70d0d0a")),
+            "an older receipt"
+        );
+    }
+}
