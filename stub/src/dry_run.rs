@@ -9,20 +9,20 @@ use crate::existing::Existing;
 use crate::hooks::Hooks;
 use crate::prune;
 use crate::report::Report;
-use crate::target::Target;
+use crate::Chosen;
 use crate::Cli;
 use serde_json::json;
 use std::path::Path;
 use wheelsfx_payload::reader::Payload;
 
-/// The report of a deploy that `existing` judged and that would install with `target`
-/// (None: it installs nothing).
+/// The report of a deploy that `existing` judged and that would install as `chosen` (the
+/// interpreter, the wheels it would link; None: it installs nothing).
 pub fn report(
     cli: &Cli,
     dest: &Path,
     payload: &Payload,
     existing: Existing,
-    target: Option<Target>,
+    chosen: Option<Chosen>,
     hooks: &Hooks,
 ) -> Result<Report> {
     let run_hooks = crate::hooks_due(&existing, cli.rerun_hooks) && hooks.will_run();
@@ -39,10 +39,14 @@ pub fn report(
                     "dest": dest,
                     "digest": m.digest,
                     "artifact_digest": payload.artifact_digest(),
-                    "python": target.map(|t| t.python.to_json()),
+                    "python": chosen.as_ref().map(|c| c.target.python.to_json()),
+                    "linked": chosen.as_ref().map(|c| c.link.to_json()),
                 }),
                 true,
             );
+            if let Some(c) = &chosen {
+                report.note = c.link.describe(c.target.wheels.len() + c.target.bootstrap.len());
+            }
             report.did("installed");
             report
         }

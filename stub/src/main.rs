@@ -15,6 +15,7 @@ mod error;
 mod existing;
 mod hooks;
 mod install;
+mod link;
 mod locate;
 mod lock;
 mod progress;
@@ -76,6 +77,13 @@ struct Cli {
     /// Do not byte-compile the installed Python files
     #[arg(long)]
     no_compile: bool,
+    /// Link unchanged wheels (same sha256) from this release instead of the newest complete
+    /// release of the same app beside DEST (reflink, else hard link; files are read-only)
+    #[arg(long, value_name = "DIR", conflicts_with = "no_link")]
+    link_from: Option<PathBuf>,
+    /// Install every wheel from the artifact; link nothing from an earlier release
+    #[arg(long)]
+    no_link: bool,
     /// Copy this flat JSON object of strings to DEST/environment.json (with its mode)
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
@@ -372,10 +380,10 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
         )
     };
     let existing = judge()?;
-    let planned = existing.installs().then(|| choose(cli, &payload)).transpose()?;
+    let planned = existing.installs().then(|| choose(cli, &payload, &dest)).transpose()?;
     say.step("target");
     if cli.dry_run {
-        return dry_run::report(cli, &dest, &payload, existing, planned.map(|p| p.0), &hooks);
+        return dry_run::report(cli, &dest, &payload, existing, planned, &hooks);
     }
     stage::make_parent(&dest)?;
     let _lock = Lock::acquire(&dest, cli.wait)?;
@@ -386,7 +394,7 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     let run_hooks = hooks_due(&existing, cli.rerun_hooks);
     let mut report = match existing {
         Existing::Absent | Existing::Replace => {
-            let planned = planned.map_or_else(|| choose(cli, &payload), Ok)?;
+            let planned = planned.map_or_else(|| choose(cli, &payload, &dest), Ok)?;
             let built = Built {
                 planned,
                 env_file,
@@ -437,20 +445,87 @@ fn hooks_due(existing: &Existing, rerun: bool) -> bool {
 /// What deploy decided before taking the lock, for the install to build: the interpreter and
 /// every wheel's plan, the environment file, the shared links.
 struct Built {
-    planned: (target::Target, Vec<Planned>),
+    planned: Chosen,
     env_file: Option<envfile::Placement>,
     links: Option<shared::Links>,
 }
 
-/// The interpreter for the venv and every wheel's plan: all checked before anything is
-/// written (and all a --dry-run checks).
-fn choose(cli: &Cli, payload: &Payload) -> Result<(target::Target, Vec<Planned>)> {
+/// The interpreter, the wheels linked from an earlier release, and the plan of every other
+/// wheel.
+pub struct Chosen {
+    pub target: target::Target,
+    pub planned: Vec<Planned>,
+    pub link: link::Selection,
+}
+
+/// The interpreter for the venv, the wheels to link, and every other wheel's plan: all
+/// checked before anything is written (and all a --dry-run checks). A linked wheel is not
+/// planned from the artifact: its plan is the source release's RECORD.
+fn choose(cli: &Cli, payload: &Payload, dest: &Path) -> Result<Chosen> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     // The entries this deploy will not read (wheels linked from a previous release) go here.
     payload.verify_except(&[])?;
     let hash_files = cli.installer == Installer::Pip;
-    let planned = install::plan(payload, &target.all_wheels(), &cli.limits(), hash_files)?;
-    Ok((target, planned))
+    let opts = link::Options {
+        from: cli.link_from.as_deref(),
+        off: cli.no_link || hash_files,
+        build_magic: None,
+    };
+    let mut link = link::select(&opts, dest, &payload.manifest.app.name, &target);
+    let rest: Vec<_> = target
+        .all_wheels()
+        .into_iter()
+        .filter(|w| !link.wheels.iter().any(|l| l.wheel == *w))
+        .collect();
+    let mut planned = install::plan(payload, &rest, &cli.limits(), hash_files)?;
+    let demoted = link.without_collisions(&install::path_keys(&planned));
+    let mut chosen = Chosen {
+        target,
+        planned: Vec::new(),
+        link,
+    };
+    planned.extend(install::plan(payload, &demoted, &cli.limits(), hash_files)?);
+    chosen.set_planned(planned);
+    Ok(chosen)
+}
+
+impl Chosen {
+    /// Keeps the plans in install order (bootstrap wheels first, then by file name): the
+    /// later of two wheels writing one path wins.
+    fn set_planned(&mut self, mut planned: Vec<Planned>) {
+        let order = self.target.all_wheels();
+        planned.sort_by_key(|p| order.iter().position(|w| *w == p.wheel));
+        self.planned = planned;
+    }
+
+    /// The link method, decided in staging; when no link works there, the selected wheels
+    /// are planned from the artifact instead.
+    fn start_linking(
+        &mut self,
+        stage: &Stage,
+        payload: &Payload,
+        cli: &Cli,
+        say: &Say,
+    ) -> Result<Option<link::Linking>> {
+        if let Some(note) = &self.link.note {
+            say.line(note);
+        }
+        match std::mem::take(&mut self.link).start(stage) {
+            Ok(linking) => {
+                say.line(&linking.describe(self.target.wheels.len() + self.target.bootstrap.len()));
+                Ok(Some(linking))
+            }
+            Err(unused) if unused.wheels.is_empty() => Ok(None),
+            Err(unused) => {
+                say.line("neither reflinks nor hard links work here: installing every wheel from the artifact");
+                let wheels: Vec<_> = unused.wheels.into_iter().map(|w| w.wheel).collect();
+                let mut planned = std::mem::take(&mut self.planned);
+                planned.extend(install::plan(payload, &wheels, &cli.limits(), false)?);
+                self.set_planned(planned);
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// Builds the release in staging and commits it as DEST (with DEST's lock held), then runs
@@ -465,12 +540,15 @@ fn install(
     say: &mut Say,
 ) -> Result<Value> {
     let Built {
-        planned: (target, planned),
+        planned: mut chosen,
         env_file,
         links,
     } = built;
     BUILDING.store(true, Ordering::SeqCst);
     let mut stage = Stage::prepare(dest)?;
+    let linking = chosen.start_linking(&stage, &payload, cli, say)?;
+    say.step("link");
+    let Chosen { target, planned, .. } = chosen;
     let app = payload.manifest.app.name.clone();
     say.line(&format!(
         "installing {app} ({} wheels; signature: {}) into {} with {}",
@@ -499,7 +577,10 @@ fn install(
             &payload,
             &stage,
             &layout,
-            planned,
+            install::native::Wheels {
+                planned,
+                linking: linking.as_ref(),
+            },
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),
             &progress,
@@ -533,6 +614,7 @@ fn install(
         shared::link(&stage, links)?;
     }
     let mut receipt = receipt(cli, &stage, &payload, verdict, &target, say);
+    receipt["linked"] = linking.map_or(Value::Null, |l| l.to_json());
     hooks.at_commit(&mut receipt);
     commit::commit(&mut stage, &payload, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);

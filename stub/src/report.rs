@@ -10,6 +10,8 @@ pub struct Report {
     /// The release's receipt (with --dry-run and nothing installed yet, what it would say).
     pub receipt: Value,
     pub dry_run: bool,
+    /// A line said before the actions' (the dry run's link decision).
+    pub note: Option<String>,
     /// In order, from: installed, hooks, activated, pruned. None: nothing changed.
     actions: Vec<&'static str>,
     activated: Option<Activation>,
@@ -21,6 +23,7 @@ impl Report {
         Report {
             receipt,
             dry_run,
+            note: None,
             actions: Vec::new(),
             activated: None,
             pruned: Vec::new(),
@@ -63,7 +66,8 @@ impl Report {
     /// One line per action (an install and hooks already said so as they ran), or that
     /// nothing changed.
     pub fn lines(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.actions.iter().filter_map(|a| self.line(a)).collect();
+        let mut out: Vec<String> = self.note.iter().cloned().collect();
+        out.extend(self.actions.iter().filter_map(|a| self.line(a)));
         if let Some(a) = self.activated.as_ref().filter(|a| !a.changed()) {
             out.push(format!("{} already points at {}", a.link.display(), a.target.display()));
         }

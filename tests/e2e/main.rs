@@ -19,6 +19,7 @@ mod faults;
 mod format;
 mod hooks;
 mod hostile;
+mod link;
 mod lock;
 mod packing;
 mod parity;

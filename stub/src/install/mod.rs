@@ -81,6 +81,19 @@ pub fn losing_targets(planned: &[Planned]) -> BTreeSet<(usize, String)> {
     out
 }
 
+/// Every path the planned wheels write, as [`wheel::target_key`]s: a linked wheel must meet
+/// none of them.
+pub fn path_keys(planned: &[Planned]) -> BTreeSet<String> {
+    planned
+        .iter()
+        .flat_map(|p| {
+            p.plan
+                .targets()
+                .map(|(scheme, rel)| wheel::target_key(scheme, rel, &p.wheel.distribution))
+        })
+        .collect()
+}
+
 /// The paths two or more of the planned wheels ship ([`collisions`]).
 pub fn collisions_of(planned: &[Planned]) -> Vec<wheel::Collision> {
     let plans: Vec<(&str, &WheelPlan)> = planned

@@ -11,6 +11,7 @@
 use super::inflate::{Extractor, RawEntry};
 use super::{corrupt_wheel, scripts, Planned};
 use crate::error::{Code, Context, Fail, Result};
+use crate::link::{LinkedFile, LinkedWheel, Linking, Method};
 use crate::progress::Progress;
 use crate::stage::{open_new, Stage};
 use crate::venv::VenvLayout;
@@ -48,10 +49,18 @@ struct Ctx {
     python: String,
 }
 
+/// Where a task's bytes come from.
+enum Source<'a> {
+    /// Inflated out of the artifact.
+    Artifact(RawEntry),
+    /// Linked from the previous release (its RECORD gave hash and size).
+    Link(&'a LinkedFile, Method),
+}
+
 /// One file of one wheel, planned.
-struct Task {
+struct Task<'a> {
     wheel: usize,
-    raw: RawEntry,
+    source: Source<'a>,
     /// Where it is written; None when a later wheel writes the same path (it is still
     /// checked against RECORD and listed in its own wheel's RECORD, as after pip).
     dest: Option<PathBuf>,
@@ -64,7 +73,14 @@ struct Task {
     script: bool,
 }
 
-impl Task {
+impl Task<'_> {
+    fn size(&self) -> u64 {
+        match &self.source {
+            Source::Artifact(raw) => raw.size,
+            Source::Link(f, _) => f.size,
+        }
+    }
+
     /// A `.py` file written into site-packages: what pip byte-compiles.
     fn compiles(&self, ctx: &Ctx) -> bool {
         self.dest.as_ref().is_some_and(|d| d.starts_with(&ctx.site)) && self.record_path.ends_with(".py")
@@ -79,11 +95,18 @@ struct WheelJob {
     entry_points: Vec<(EntryPoint, bool)>,
 }
 
+/// What to install: the wheels planned from the artifact, and those linked from an earlier
+/// release.
+pub struct Wheels<'a> {
+    pub planned: Vec<Planned>,
+    pub linking: Option<&'a Linking>,
+}
+
 pub fn install(
     payload: &Payload,
     stage: &Stage,
     layout: &VenvLayout,
-    planned: Vec<Planned>,
+    wheels: Wheels,
     limits: Limits,
     compile: Option<&Sender<PathBuf>>,
     progress: &Progress,
@@ -96,11 +119,15 @@ pub fn install(
         python: stage.final_path("venv/bin/python").to_string_lossy().into_owned(),
     };
     let file = Arc::new(File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?);
+    let Wheels { planned, linking } = wheels;
     let losers = super::losing_targets(&planned);
+    let n = planned.len();
+    let linked = linking.iter().flat_map(|l| l.wheels.iter().map(|w| (w, l.method)));
     let (plans, tasks): (Vec<WheelJob>, Vec<Vec<Task>>) = planned
         .into_iter()
         .enumerate()
         .map(|(i, p)| tasks_for(i, p, &losers, &ctx))
+        .chain(linked.enumerate().map(|(i, (w, m))| linked_tasks(n + i, w, m, &ctx)))
         .unzip();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
     let total = payload
@@ -108,7 +135,7 @@ pub fn install(
         .entries
         .iter()
         .map(|e| e.size)
-        .chain(tasks.iter().map(|t| t.raw.size))
+        .chain(tasks.iter().map(Task::size))
         .sum();
     ctx.limits
         .check_total(total)
@@ -118,7 +145,10 @@ pub fn install(
     let lines: Vec<(usize, String)> = tasks
         .par_iter()
         .map(|t| {
-            let line = extract(&plans[t.wheel], t, &file, &ctx)?;
+            let line = match &t.source {
+                Source::Artifact(raw) => extract(&plans[t.wheel], t, raw, &file, &ctx)?,
+                Source::Link(f, method) => crate::link::link(f, *method, &ctx.site)?,
+            };
             progress.inc();
             if let (Some(tx), true, Some(dest)) = (compile, t.compiles(&ctx), &t.dest) {
                 let _ = tx.send(dest.clone()); // a closed channel only means no compiling
@@ -146,7 +176,7 @@ pub fn install(
 }
 
 /// Step 1 for one wheel: its validated plan mapped onto the venv.
-fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx) -> (WheelJob, Vec<Task>) {
+fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx) -> (WheelJob, Vec<Task<'static>>) {
     let lost = |key: String| losers.contains(&(i, key));
     let mut entry_points: Vec<(EntryPoint, bool)> = p
         .plan
@@ -171,17 +201,18 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
             let writes = !lost(target_key(f.scheme, &f.rel, &p.wheel.distribution));
             Task {
                 wheel: i,
-                raw: RawEntry {
+                source: Source::Artifact(RawEntry {
                     data_start: p.start + f.raw.data_start,
                     compressed: f.raw.compressed,
                     size: f.raw.size,
                     deflated: f.raw.deflated,
                     crc32: f.raw.crc32,
-                },
+                }),
                 dest: writes.then_some(dest),
                 record_path,
                 expect: f.expect.clone(),
-                mode: if f.executable || f.is_script() { 0o755 } else { 0o644 },
+                // Read-only: a later release may link (share) this inode.
+                mode: if f.executable || f.is_script() { 0o555 } else { 0o444 },
                 script: f.is_script(),
             }
         })
@@ -189,6 +220,34 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
     let job = WheelJob {
         file: p.wheel.file.rsplit('/').next().unwrap_or(&p.wheel.file).to_string(),
         dist_info: p.plan.dist_info,
+        entry_points,
+    };
+    (job, tasks)
+}
+
+/// Step 1 for a linked wheel: its files as the source release's RECORD lists them (all in
+/// site-packages, none shared with another wheel), its launchers written fresh.
+fn linked_tasks<'a>(i: usize, w: &'a LinkedWheel, method: Method, ctx: &Ctx) -> (WheelJob, Vec<Task<'a>>) {
+    let mut entry_points: Vec<(EntryPoint, bool)> = w.entry_points.iter().map(|e| (e.clone(), true)).collect();
+    if normalize(&w.wheel.distribution) == "pip" {
+        scripts::add_versioned_pip(&mut entry_points, &ctx.xy);
+    }
+    let tasks = w
+        .files
+        .iter()
+        .map(|file| Task {
+            wheel: i,
+            source: Source::Link(file, method),
+            dest: Some(ctx.site.join(&file.record_path)),
+            record_path: file.record_path.clone(),
+            expect: Some((file.hash.clone(), file.size)),
+            mode: if file.executable { 0o555 } else { 0o444 },
+            script: false,
+        })
+        .collect();
+    let job = WheelJob {
+        file: w.wheel.file.rsplit('/').next().unwrap_or(&w.wheel.file).to_string(),
+        dist_info: w.dist_info.clone(),
         entry_points,
     };
     (job, tasks)
@@ -225,7 +284,7 @@ thread_local! {
 
 /// Step 3 for one file: inflate straight into its destination, hashing on the way, then
 /// check against RECORD; returns the installed RECORD line.
-fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<String> {
+fn extract(plan: &WheelJob, t: &Task, raw: &RawEntry, artifact: &File, ctx: &Ctx) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut script = Vec::new();
     let mut out = match &t.dest {
@@ -233,7 +292,7 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
         _ => None,
     };
     let result = EXTRACTOR.with_borrow_mut(|ex| {
-        ex.extract(artifact, &t.raw, |chunk| {
+        ex.extract(artifact, raw, |chunk| {
             hasher.update(chunk);
             match &mut out {
                 Some(f) => f.write_all(chunk),
@@ -257,7 +316,7 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
     }
     let digest = b64_urlsafe_nopad(&hasher.finalize());
     if let Some((want, size)) = &t.expect {
-        if *want != digest || *size != t.raw.size {
+        if *want != digest || *size != raw.size {
             return Err(corrupt_wheel(
                 &plan.file,
                 &format!("has {} whose content does not match its RECORD", quoted(&t.record_path)),
@@ -265,7 +324,7 @@ fn extract(plan: &WheelJob, t: &Task, artifact: &File, ctx: &Ctx) -> Result<Stri
         }
     }
     let (Some(dest), true) = (&t.dest, t.script) else {
-        return Ok(record::line_with(&t.record_path, &digest, t.raw.size));
+        return Ok(record::line_with(&t.record_path, &digest, raw.size));
     };
     let data = scripts::rewrite_script(&script, &ctx.python).unwrap_or(script);
     write_file(dest, &data, t.mode)?;
