@@ -34,7 +34,7 @@ mod verify;
 mod wire;
 
 use clap::Parser;
-use error::{Fail, Result};
+use error::{Code, Fail, Result};
 use existing::Existing;
 use install::{Installer, Planned};
 use lock::Lock;
@@ -360,7 +360,7 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
         .map(|f| envfile::prepare(f, cli.env_mode, cli.env_group.as_deref()))
         .transpose()?;
     let trusted = trust::trusted_keys(&cli.trust)?;
-    let (payload, verdict) = verify::open_deferred(&locate::artifact_path()?, &cli.limits(), &trusted)?;
+    let (mut payload, verdict) = verify::open_deferred(&locate::artifact_path()?, &cli.limits(), &trusted)?;
     say.step("verify");
     let m = &payload.manifest;
     let hooks = hooks::Hooks::new(&m.post_install, &cli.run, cli.no_hooks, cli.strict_env, cli.json)?;
@@ -371,16 +371,20 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
         &m.link_shared,
         env_file.is_some(),
     )?;
+    let digest = payload.artifact_digest().to_string();
     let judge = || {
         existing::judge(
             &dest,
-            payload.artifact_digest(),
+            &digest,
             cli.force,
             &activate::live(&dest, cli.activate.as_deref()),
         )
     };
     let existing = judge()?;
-    let planned = existing.installs().then(|| choose(cli, &payload, &dest)).transpose()?;
+    let planned = existing
+        .installs()
+        .then(|| choose(cli, &mut payload, &dest))
+        .transpose()?;
     say.step("target");
     if cli.dry_run {
         return dry_run::report(cli, &dest, &payload, existing, planned, &hooks);
@@ -394,7 +398,7 @@ fn deploy(cli: &Cli, dest: &Path) -> Result<Report> {
     let run_hooks = hooks_due(&existing, cli.rerun_hooks);
     let mut report = match existing {
         Existing::Absent | Existing::Replace => {
-            let planned = planned.map_or_else(|| choose(cli, &payload, &dest), Ok)?;
+            let planned = planned.map_or_else(|| choose(cli, &mut payload, &dest), Ok)?;
             let built = Built {
                 planned,
                 env_file,
@@ -461,10 +465,8 @@ pub struct Chosen {
 /// The interpreter for the venv, the wheels to link, and every other wheel's plan: all
 /// checked before anything is written (and all a --dry-run checks). A linked wheel is not
 /// planned from the artifact: its plan is the source release's RECORD.
-fn choose(cli: &Cli, payload: &Payload, dest: &Path) -> Result<Chosen> {
+fn choose(cli: &Cli, payload: &mut Payload, dest: &Path) -> Result<Chosen> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
-    // The entries this deploy will not read (wheels linked from a previous release) go here.
-    payload.verify_except(&[])?;
     let hash_files = cli.installer == Installer::Pip;
     let opts = link::Options {
         from: cli.link_from.as_deref(),
@@ -472,6 +474,10 @@ fn choose(cli: &Cli, payload: &Payload, dest: &Path) -> Result<Chosen> {
         build_magic: None,
     };
     let mut link = link::select(&opts, dest, &payload.manifest.app.name, &target);
+    // The wheels linked from the source release are never read from the artifact: the one
+    // place a deploy skips verifying bytes (see reader::Payload::verify_except).
+    let skip: Vec<&str> = link.wheels.iter().map(|l| l.wheel.file.as_str()).collect();
+    payload.verify_except(&skip)?;
     let rest: Vec<_> = target
         .all_wheels()
         .into_iter()
@@ -479,14 +485,32 @@ fn choose(cli: &Cli, payload: &Payload, dest: &Path) -> Result<Chosen> {
         .collect();
     let mut planned = install::plan(payload, &rest, &cli.limits(), hash_files)?;
     let demoted = link.without_collisions(&install::path_keys(&planned));
+    if !demoted.is_empty() {
+        reopen_in_full(payload, &cli.limits())?;
+    }
+    planned.extend(install::plan(payload, &demoted, &cli.limits(), hash_files)?);
     let mut chosen = Chosen {
         target,
         planned: Vec::new(),
         link,
     };
-    planned.extend(install::plan(payload, &demoted, &cli.limits(), hash_files)?);
     chosen.set_planned(planned);
     Ok(chosen)
+}
+
+/// For the rare wheel chosen for linking and then needed from the artifact after all (a
+/// path another wheel writes, or no link possible in staging): the artifact is opened again
+/// and verified in full, and must still be the artifact this deploy started with.
+fn reopen_in_full(payload: &mut Payload, limits: &Limits) -> Result<()> {
+    let again = Payload::open(&payload.path, limits)?;
+    if again.artifact_digest() != payload.artifact_digest() {
+        return Err(Fail::new(
+            Code::CorruptArtifact,
+            format!("{} changed during the deploy; run it again", payload.path.display()),
+        ));
+    }
+    *payload = again;
+    Ok(())
 }
 
 impl Chosen {
@@ -503,7 +527,7 @@ impl Chosen {
     fn start_linking(
         &mut self,
         stage: &Stage,
-        payload: &Payload,
+        payload: &mut Payload,
         cli: &Cli,
         say: &Say,
     ) -> Result<Option<link::Linking>> {
@@ -519,6 +543,7 @@ impl Chosen {
             Err(unused) => {
                 say.line("neither reflinks nor hard links work here: installing every wheel from the artifact");
                 let wheels: Vec<_> = unused.wheels.into_iter().map(|w| w.wheel).collect();
+                reopen_in_full(payload, &cli.limits())?;
                 let mut planned = std::mem::take(&mut self.planned);
                 planned.extend(install::plan(payload, &wheels, &cli.limits(), false)?);
                 self.set_planned(planned);
@@ -546,7 +571,7 @@ fn install(
     } = built;
     BUILDING.store(true, Ordering::SeqCst);
     let mut stage = Stage::prepare(dest)?;
-    let linking = chosen.start_linking(&stage, &payload, cli, say)?;
+    let linking = chosen.start_linking(&stage, &mut payload, cli, say)?;
     say.step("link");
     let Chosen { target, planned, .. } = chosen;
     let app = payload.manifest.app.name.clone();
