@@ -39,6 +39,9 @@ pub fn report(
                     "dest": dest,
                     "digest": m.digest,
                     "artifact_digest": payload.artifact_digest(),
+                    "bytecode": target.as_ref().map(|t| {
+                        crate::bytecode::decide(m, &t.python, cli.installer, cli.no_compile).to_json()
+                    }),
                     "python": target.map(|t| t.python.to_json()),
                 }),
                 true,

@@ -8,6 +8,7 @@
 mod activate;
 mod background;
 mod commit;
+mod bytecode;
 mod compile;
 mod dry_run;
 mod envfile;
@@ -477,17 +478,28 @@ fn install(
         stage.dest.display(),
         target.python.describe()
     ));
-    unpack::tree(&mut payload, &stage)?;
+    let bytecode = bytecode::decide(&payload.manifest, &target.python, cli.installer, cli.no_compile);
+    if let Some(line) = bytecode.fallback_line() {
+        say.line(&line);
+    }
+    unpack::tree(&mut payload, &stage, bytecode.build_tag())?;
     say.step("unpack");
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
     let progress = progress::Progress::new(cli.json);
     // Compile workers start now, so bytecode is compiled while the native install writes; with
-    // either installer they compile the app tree (pip compiles only what it installs).
+    // either installer they compile the app tree (pip compiles only what it installs). With
+    // build-time bytecode there is nothing for them to do.
     let python = stage.path("venv/bin/python");
-    let compiler = match (&target.python.cache_tag, cli.no_compile) {
-        (Some(_), false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
-        _ => None,
+    let compiler = match bytecode.source {
+        bytecode::Source::Deploy | bytecode::Source::Pip => {
+            Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?)
+        }
+        bytecode::Source::Build | bytecode::Source::None => None,
+    };
+    let pycs = match bytecode.build_tag() {
+        Some(tag) => bytecode::wheel_pycs(&mut payload, tag),
+        None => Default::default(),
     };
     if let Some(c) = &compiler {
         c.compile_app(&stage, &payload.manifest);
@@ -498,6 +510,7 @@ fn install(
             &stage,
             &layout,
             planned,
+            pycs,
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),
             &progress,
@@ -531,6 +544,7 @@ fn install(
         shared::link(&stage, links)?;
     }
     let mut receipt = receipt(cli, &stage, &payload, verdict, &target, say);
+    receipt["bytecode"] = bytecode.to_json();
     hooks.at_commit(&mut receipt);
     commit::commit(&mut stage, &payload, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);

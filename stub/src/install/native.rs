@@ -23,6 +23,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use crate::bytecode::WheelPyc;
+use std::collections::BTreeMap;
+use wheelsfx_payload::layout::Pyc;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::names::quoted;
@@ -79,11 +82,15 @@ struct WheelJob {
     entry_points: Vec<(EntryPoint, bool)>,
 }
 
+/// `pycs`: the build-time pycs to install with each wheel (by wheel file name), checked
+/// against the manifest as they are inflated and listed in the wheel's RECORD.
+#[allow(clippy::too_many_arguments)]
 pub fn install(
     payload: &Payload,
     stage: &Stage,
     layout: &VenvLayout,
     planned: Vec<Planned>,
+    mut pycs: BTreeMap<String, Vec<WheelPyc>>,
     limits: Limits,
     compile: Option<&Sender<PathBuf>>,
     progress: &Progress,
@@ -100,7 +107,14 @@ pub fn install(
     let (plans, tasks): (Vec<WheelJob>, Vec<Vec<Task>>) = planned
         .into_iter()
         .enumerate()
-        .map(|(i, p)| tasks_for(i, p, &losers, &ctx))
+        .map(|(i, p)| {
+            let name = p.wheel.file.rsplit('/').next().unwrap_or(&p.wheel.file).to_string();
+            let (job, mut tasks) = tasks_for(i, p, &losers, &ctx);
+            tasks.extend(pyc_tasks(i, &job, &tasks, pycs.remove(&name).unwrap_or_default(), &ctx)?);
+            Ok((job, tasks))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
         .unzip();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
     let total = payload
@@ -173,10 +187,7 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
                 wheel: i,
                 raw: RawEntry {
                     data_start: p.start + f.raw.data_start,
-                    compressed: f.raw.compressed,
-                    size: f.raw.size,
-                    deflated: f.raw.deflated,
-                    crc32: f.raw.crc32,
+                    ..f.raw.into()
                 },
                 dest: writes.then_some(dest),
                 record_path,
@@ -192,6 +203,35 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
         entry_points,
     };
     (job, tasks)
+}
+
+/// The build-time pycs of wheel `i`, each beside a `.py` the wheel writes into site-packages
+/// (one whose `.py` another wheel writes is checked and listed, not written, like that `.py`).
+/// A pyc whose `.py` the wheel does not install makes the artifact corrupt. Written read-only.
+fn pyc_tasks(i: usize, job: &WheelJob, tasks: &[Task], pycs: Vec<WheelPyc>, ctx: &Ctx) -> Result<Vec<Task>> {
+    let sources: std::collections::HashMap<&str, bool> = tasks
+        .iter()
+        .filter(|t| t.record_path.ends_with(".py") && !t.record_path.starts_with("../"))
+        .map(|t| (t.record_path.as_str(), t.dest.is_some()))
+        .collect();
+    pycs.into_iter()
+        .map(|p| {
+            let source = Pyc::parse(&p.entry.path).ok().and_then(|pyc| pyc.source());
+            let writes = *source.and_then(|s| sources.get(s.as_str()).copied()).as_ref().ok_or_else(|| {
+                corrupt_wheel(&job.file, &format!("has bytecode {} without its source", quoted(&p.rel)))
+            })?;
+            let sha = (0..32).map(|k| u8::from_str_radix(&p.entry.sha256[2 * k..2 * k + 2], 16).unwrap_or(0));
+            Ok(Task {
+                wheel: i,
+                raw: p.raw.into(),
+                dest: writes.then(|| ctx.site.join(&p.rel)),
+                record_path: p.rel,
+                expect: Some((b64_urlsafe_nopad(&sha.collect::<Vec<u8>>()), p.entry.size)),
+                mode: 0o444,
+                script: false,
+            })
+        })
+        .collect()
 }
 
 /// Where a planned file goes in the venv, and its RECORD path (relative to site-packages).
