@@ -107,7 +107,9 @@ pub fn wheel_pycs(payload: &mut Payload, tag: &str) -> BTreeMap<String, Vec<Whee
         if cache_tag != tag {
             continue;
         }
-        let Some(raw) = payload.raw_entry(&e.path) else { continue };
+        let Some(raw) = payload.raw_entry(&e.path) else {
+            continue;
+        };
         let (file, rel) = (file.to_string(), rel.to_string());
         out.entry(file).or_default().push(WheelPyc { rel, raw, entry: e });
     }

@@ -76,7 +76,9 @@ impl<'a> Pyc<'a> {
         };
         let pyc = Pyc { cache_tag, owner, rel };
         check_cache_tag(cache_tag)?;
-        pyc.source().map(|_| pyc).ok_or("is not a <dir>/__pycache__/<stem>.<cache_tag>.pyc path")
+        pyc.source()
+            .map(|_| pyc)
+            .ok_or("is not a <dir>/__pycache__/<stem>.<cache_tag>.pyc path")
     }
 
     /// The `.py` this pyc was compiled from, relative to the same root.
@@ -86,7 +88,10 @@ impl<'a> Pyc<'a> {
             "__pycache__" => "",
             d => d.strip_suffix("/__pycache__")?,
         };
-        let stem = file.strip_suffix(".pyc")?.strip_suffix(self.cache_tag)?.strip_suffix('.')?;
+        let stem = file
+            .strip_suffix(".pyc")?
+            .strip_suffix(self.cache_tag)?
+            .strip_suffix('.')?;
         if stem.is_empty() {
             return None;
         }

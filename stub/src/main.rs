@@ -7,8 +7,8 @@
 
 mod activate;
 mod background;
-mod commit;
 mod bytecode;
+mod commit;
 mod compile;
 mod dry_run;
 mod envfile;

@@ -202,7 +202,10 @@ impl Manifest {
             check_cache_tag(&b.cache_tag).map_err(|why| format!("bytecode {}: {why}", quoted(&b.cache_tag)))?;
             let hex = b.magic.len() == 8 && b.magic.bytes().all(|c| c.is_ascii_hexdigit());
             if !hex || self.bytecode[..i].iter().any(|o| o.cache_tag == b.cache_tag) {
-                return Err(format!("bytecode {}: a bad magic or a second record", quoted(&b.cache_tag)));
+                return Err(format!(
+                    "bytecode {}: a bad magic or a second record",
+                    quoted(&b.cache_tag)
+                ));
             }
         }
         let wheel = |file: &str| {

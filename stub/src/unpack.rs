@@ -31,7 +31,10 @@ pub fn tree(payload: &mut Payload, stage: &Stage, pycs: Option<&str>) -> Result<
                     owner: PycOwner::App,
                     rel,
                 }) if Some(cache_tag) == pycs => {
-                    let entry = Entry { mode: 0o444, ..entry.clone() };
+                    let entry = Entry {
+                        mode: 0o444,
+                        ..entry.clone()
+                    };
                     write_entry(payload, &entry, &stage.path(Path::new(&app).join(rel)))?;
                     continue;
                 }

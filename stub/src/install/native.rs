@@ -10,6 +10,7 @@
 
 use super::inflate::{Extractor, RawEntry};
 use super::{corrupt_wheel, scripts, Planned};
+use crate::bytecode::WheelPyc;
 use crate::error::{Code, Context, Fail, Result};
 use crate::progress::Progress;
 use crate::stage::{open_new, Stage};
@@ -17,14 +18,13 @@ use crate::venv::VenvLayout;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use crate::bytecode::WheelPyc;
-use std::collections::BTreeMap;
 use wheelsfx_payload::layout::Pyc;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Wheel;
@@ -110,7 +110,13 @@ pub fn install(
         .map(|(i, p)| {
             let name = p.wheel.file.rsplit('/').next().unwrap_or(&p.wheel.file).to_string();
             let (job, mut tasks) = tasks_for(i, p, &losers, &ctx);
-            tasks.extend(pyc_tasks(i, &job, &tasks, pycs.remove(&name).unwrap_or_default(), &ctx)?);
+            tasks.extend(pyc_tasks(
+                i,
+                &job,
+                &tasks,
+                pycs.remove(&name).unwrap_or_default(),
+                &ctx,
+            )?);
             Ok((job, tasks))
         })
         .collect::<Result<Vec<_>>>()?
@@ -217,9 +223,15 @@ fn pyc_tasks(i: usize, job: &WheelJob, tasks: &[Task], pycs: Vec<WheelPyc>, ctx:
     pycs.into_iter()
         .map(|p| {
             let source = Pyc::parse(&p.entry.path).ok().and_then(|pyc| pyc.source());
-            let writes = *source.and_then(|s| sources.get(s.as_str()).copied()).as_ref().ok_or_else(|| {
-                corrupt_wheel(&job.file, &format!("has bytecode {} without its source", quoted(&p.rel)))
-            })?;
+            let writes = *source
+                .and_then(|s| sources.get(s.as_str()).copied())
+                .as_ref()
+                .ok_or_else(|| {
+                    corrupt_wheel(
+                        &job.file,
+                        &format!("has bytecode {} without its source", quoted(&p.rel)),
+                    )
+                })?;
             let sha = (0..32).map(|k| u8::from_str_radix(&p.entry.sha256[2 * k..2 * k + 2], 16).unwrap_or(0));
             Ok(Task {
                 wheel: i,
