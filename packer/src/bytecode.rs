@@ -65,7 +65,7 @@ impl Worker {
 
     /// The pyc of one source, or None when it does not compile.
     fn compile(&mut self, job: &Job) -> std::io::Result<Option<Vec<u8>>> {
-        write!(self.stdin, "{} {}\n", job.shown.len(), job.source.len())?;
+        writeln!(self.stdin, "{} {}", job.shown.len(), job.source.len())?;
         self.stdin.write_all(job.shown.as_bytes())?;
         self.stdin.write_all(&job.source)?;
         self.stdin.flush()?;

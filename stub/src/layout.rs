@@ -238,6 +238,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pyc_names_round_trip_and_name_their_source() {
+        let name = pyc_entry("cpython-311", PycOwner::Wheel("a-1-py3-none-any.whl"), "a/b.py");
+        assert_eq!(
+            name,
+            "bytecode/cpython-311/wheels/a-1-py3-none-any.whl/a/__pycache__/b.cpython-311.pyc"
+        );
+        let pyc = Pyc::parse(&name).unwrap();
+        assert_eq!(pyc.owner, PycOwner::Wheel("a-1-py3-none-any.whl"));
+        assert_eq!(pyc.source().as_deref(), Some("a/b.py"));
+        let top = Pyc::parse("bytecode/cpython-311/app/__pycache__/manage.cpython-311.pyc").unwrap();
+        assert_eq!((top.owner, top.source().as_deref()), (PycOwner::App, Some("manage.py")));
+        assert_eq!(classify(&name, "site"), Ok(EntryKind::Bytecode));
+        for bad in [
+            "bytecode/cpython-311/app/a/b.cpython-311.pyc",
+            "bytecode/cpython-311/app/a/__pycache__/b.cpython-312.pyc",
+            "bytecode/CPY/app/__pycache__/b.CPY.pyc",
+            "bytecode/cpython-311/wheels/x/__pycache__/b.cpython-311.pyc",
+            "bytecode/cpython-311/other/__pycache__/b.cpython-311.pyc",
+        ] {
+            assert!(classify(bad, "site").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn names_that_escape_are_refused() {
         for bad in ["/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a\\b", ""] {
             assert!(check_entry_name(bad).is_err(), "{bad}");
