@@ -169,9 +169,9 @@ pub fn compile(inputs: &Inputs, checked: &[Checked], opts: &Options) -> Result<(
         if records.iter().any(|r| r.cache_tag == tag) {
             continue;
         }
-        for i in
-            (0..wheels.len()).filter(|&i| i < inputs.bootstrap.len() || chosen.contains(&(i - inputs.bootstrap.len())))
-        {
+        // `wheels` and `checked` list the bootstrap wheels first: every set installs them.
+        let project = chosen.into_iter().map(|i| i + inputs.bootstrap.len());
+        for i in (0..inputs.bootstrap.len()).chain(project) {
             items.extend(wheel_pycs(&mut interp, python, wheels[i], &checked[i], opts)?);
         }
         items.extend(app_pycs(&mut interp, python, inputs)?);
@@ -190,12 +190,15 @@ fn wheels_for(inputs: &Inputs, xy: &str) -> Option<Vec<usize>> {
         let known = inputs.python_version.as_deref();
         return (known.is_none_or(|v| v == xy)).then(|| (0..inputs.wheels.len()).collect());
     }
+    // Two targets of one X.Y (3.11.2 and 3.11.7) share most wheels: each compiled once.
     let sets: Vec<usize> = inputs
         .targets
         .iter()
         .zip(&inputs.sets)
         .filter(|(t, _)| t.xy() == xy)
         .flat_map(|(_, set)| set.iter().copied())
+        .collect::<std::collections::BTreeSet<usize>>()
+        .into_iter()
         .collect();
     (!sets.is_empty()).then_some(sets)
 }

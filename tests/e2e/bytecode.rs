@@ -116,6 +116,17 @@ fn a_magic_mismatch_falls_back_to_compiling_at_deploy_and_says_why() {
     let bytes = Base::of(&fx.artifact).build(|m| m["bytecode"][0]["magic"] = "00000000".into(), |_| {});
     write_exe(&forged, &bytes);
     let dest = fx.dest("forged");
+    let dry = |artifact: &Path| -> Value {
+        let out = ok(Command::new(artifact)
+            .arg("-d")
+            .arg(&dest)
+            .arg("--python")
+            .arg(&py.path)
+            .args(["--dry-run", "--json"]));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(dry(&fx.artifact)["bytecode"]["source"], "build");
+    assert_eq!(dry(&forged)["bytecode"]["source"], "deploy");
     let out = ok(Command::new(&forged).arg("-d").arg(&dest).arg("--python").arg(&py.path));
     let err = text(&out.stderr);
     assert!(
@@ -212,7 +223,11 @@ fn the_corpus_imports_from_build_time_pycs_without_writing() {
         .arg("-o")
         .arg(&artifact));
     let dest = dir.path().join("srv/cms");
-    ok(Command::new(&artifact).arg("-d").arg(&dest).arg("--python").arg(&py.path));
+    ok(Command::new(&artifact)
+        .arg("-d")
+        .arg(&dest)
+        .arg("--python")
+        .arg(&py.path));
     assert_eq!(receipt(&dest)["bytecode"]["source"], "build");
     chmod_readonly(&dest.join("venv/lib"));
     chmod_readonly(&dest.join("cms"));
