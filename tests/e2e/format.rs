@@ -53,7 +53,10 @@ fn zip_tools_read_the_artifact_cleanly() {
     );
     let zi = ok(Command::new("zipinfo").arg(&fx.artifact));
     let zi = text(&zi.stdout);
-    let wheel_line = zi.lines().find(|l| l.contains("wheels/greet")).unwrap();
+    let wheel_line = zi
+        .lines()
+        .find(|l| l.ends_with(" wheels/greet-1.0-py3-none-any.whl"))
+        .unwrap();
     assert!(
         wheel_line.contains("stor"),
         "wheels must be stored, not deflated: {wheel_line}"
