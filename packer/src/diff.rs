@@ -518,6 +518,7 @@ mod tests {
             bootstrap_wheels: Vec::new(),
             post_install: Vec::new(),
             link_shared: Vec::new(),
+            bytecode: Vec::new(),
             digest: Manifest::compute_digest(&entries),
             entries,
         };

@@ -2,6 +2,7 @@
 //! collect (inputs) -> plan (checks, hashes, manifest) -> write (stub + zip payload, signed
 //! with `--sign`). `keygen` makes the signing key pair.
 
+mod bytecode;
 mod checkcache;
 mod checked;
 mod collect;
@@ -155,6 +156,14 @@ pub struct BuildArgs {
     /// written)
     #[arg(long, env = "WHEELSFX_NO_CHECK_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_check_cache: bool,
+    /// Also byte-compile with this interpreter (e.g. a 3.12 for a 3.12 target set: pycs are
+    /// packed for each interpreter whose X.Y a target has; the build interpreter is always
+    /// tried); repeatable
+    #[arg(long, value_name = "PYTHON")]
+    pub compile_python: Vec<String>,
+    /// Pack no bytecode: the stub byte-compiles at deploy
+    #[arg(long)]
+    pub no_compile: bool,
     /// Where to read [tool.wheelsfx] defaults from
     #[arg(long, default_value = "pyproject.toml")]
     pub config: PathBuf,
@@ -265,7 +274,19 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
             .unwrap_or(0),
     };
     let cache = checkcache::CheckCache::open(!args.no_check_cache);
-    let plan = plan::plan(&inputs, created, &cache).map_err(input_err)?;
+    let compile = bytecode::Options {
+        pythons: match args.no_compile {
+            true => Vec::new(),
+            false => std::iter::once(args.python().to_string())
+                .chain(args.compile_python.clone())
+                .collect(),
+        },
+        // The bytecode cache goes with the check cache (--no-check-cache: neither).
+        cache: checkcache::cache_root()
+            .filter(|_| !args.no_check_cache)
+            .map(|r| r.join("wheelsfx/bytecode")),
+    };
+    let plan = plan::plan(&inputs, created, &cache, &compile).map_err(input_err)?;
     // Entry timestamps are fixed (SOURCE_DATE_EPOCH, else 1980-01-01) so rebuilds match.
     let mtime = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -295,6 +316,9 @@ fn build(args: &BuildArgs) -> Result<(), Failure> {
     }
     let artifact_bytes = std::fs::metadata(args.output()).map(|m| m.len()).unwrap_or(0);
     let stub_bytes = write::STUB.len() as u64;
+    for line in bytecode::summary(&m.bytecode, args.output()) {
+        println!("{line}");
+    }
     println!(
         "{}",
         summary::summary(

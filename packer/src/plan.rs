@@ -1,6 +1,7 @@
 //! Step 2: plan the payload — check the wheel set, hash every input, and build the manifest
 //! that lists every entry in payload order.
 
+use crate::bytecode;
 use crate::checkcache::CheckCache;
 use crate::checked::{self, Checked, Tally};
 use crate::collect::{Inputs, Source};
@@ -29,7 +30,7 @@ pub struct Plan {
     pub tally: Tally,
 }
 
-pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache) -> Result<Plan, String> {
+pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache, compile: &bytecode::Options) -> Result<Plan, String> {
     // With target sets, select.rs chose one wheel per distribution for each set.
     if inputs.sets.is_empty() {
         check_one_per_target(&inputs.wheels)?;
@@ -45,7 +46,7 @@ pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache) -> Result<Plan, S
         let wheels: Vec<WheelFile> = set.iter().map(|&i| inputs.wheels[i].clone()).collect();
         requires::check_target(&wheels, &inputs.bootstrap, t)?;
     }
-    let mut items = Vec::new();
+    let (mut items, bytecode) = bytecode::compile(inputs, &checked, compile)?;
     let project = checked.split_off(inputs.bootstrap.len());
     let wheels = wheel_items(&inputs.wheels, project, WHEELS_DIR, &mut items);
     let bootstrap_wheels = wheel_items(&inputs.bootstrap, checked, BOOTSTRAP_DIR, &mut items);
@@ -84,6 +85,7 @@ pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache) -> Result<Plan, S
         bootstrap_wheels,
         post_install: inputs.post_install.clone(),
         link_shared: inputs.link_shared.clone(),
+        bytecode,
         entries,
     };
     // What the stub would refuse in the manifest (names, versions, layout) is refused here.

@@ -4,10 +4,10 @@
 use crate::checked::Tally;
 use crate::exclude::Report;
 use std::time::Duration;
-use wheelsfx_payload::layout::{BOOTSTRAP_DIR, STATIC_DIR, WHEELS_DIR};
+use wheelsfx_payload::layout::{BOOTSTRAP_DIR, BYTECODE_DIR, STATIC_DIR, WHEELS_DIR};
 use wheelsfx_payload::manifest::{Entry, Manifest};
 
-const PARTS: [&str; 5] = ["app", "wheels", "bootstrap", "static", "support"];
+const PARTS: [&str; 6] = ["app", "wheels", "bootstrap", "static", "bytecode", "support"];
 
 /// The summary's lines (after the "wrote ..." line), for stdout.
 pub fn summary(
@@ -58,8 +58,10 @@ fn part(path: &str, app: &str) -> usize {
         2
     } else if path.starts_with(STATIC_DIR) {
         3
-    } else {
+    } else if path.starts_with(BYTECODE_DIR) {
         4
+    } else {
+        5
     }
 }
 

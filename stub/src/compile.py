@@ -1,7 +1,7 @@
 # Byte-compiles the files named on stdin (one per line), as pip's compileall.compile_file
 # would, but without its per-file overhead: the same code object, the same pyc invalidation
-# mode (timestamp, or checked-hash under SOURCE_DATE_EPOCH), written in place (the whole tree
-# is still in staging). argv: STAGE_PREFIX DEST_PREFIX, so tracebacks name the final path.
+# mode (timestamp, or checked-hash under SOURCE_DATE_EPOCH), each written to a temporary
+# name and renamed over the pyc. argv: STAGE_PREFIX DEST_PREFIX, so tracebacks name the final path.
 import importlib._bootstrap_external as ext
 import importlib.util
 import os
@@ -27,12 +27,16 @@ for line in sys.stdin.buffer:
             checked = mode == py_compile.PycInvalidationMode.CHECKED_HASH
             data = ext._code_to_hash_pyc(code, importlib.util.source_hash(source), checked)
         cfile = importlib.util.cache_from_source(path)
+        # A new inode, renamed into place: never a write into an existing pyc, which may be
+        # a file linked from another release.
+        tmp = "%s.%d.tmp" % (cfile, os.getpid())
         try:
-            f = open(cfile, "wb")
+            f = open(tmp, "xb")
         except FileNotFoundError:
             os.makedirs(os.path.dirname(cfile), exist_ok=True)
-            f = open(cfile, "wb")
+            f = open(tmp, "xb")
         with f:
             f.write(data)
+        os.replace(tmp, cfile)
     except (SyntaxError, ValueError, UnicodeDecodeError, OSError):
         pass  # as pip: a file that does not compile is installed, not compiled

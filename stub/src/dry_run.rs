@@ -39,6 +39,7 @@ pub fn report(
                     "dest": dest,
                     "digest": m.digest,
                     "artifact_digest": payload.artifact_digest(),
+                    "bytecode": chosen.as_ref().map(|c| c.bytecode.to_json()),
                     "python": chosen.as_ref().map(|c| c.target.python.to_json()),
                     "linked": chosen.as_ref().map(|c| c.link.to_json()),
                 }),

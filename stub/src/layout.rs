@@ -13,6 +13,9 @@ pub const STATIC_DIR: &str = "static.in/";
 /// Support files copied into site-packages: loadenv reads `DEST/environment.json`.
 pub const LOADENV_PY: &str = "loadenv.py";
 pub const LOADENV_PTH: &str = "loadenv-init.pth";
+/// Build-time bytecode: `bytecode/<cache_tag>/wheels/<wheel file>/<site-packages path of the
+/// pyc>` and `bytecode/<cache_tag>/app/<path of the pyc under DEST/<app>/>` (see [`Pyc`]).
+pub const BYTECODE_DIR: &str = "bytecode/";
 /// Every artifact ends with a zip comment whose digest line is this prefix and 64 hex digits:
 /// the [`crate::digest::artifact_digest`] (the root) of the covered bytes. It covers what
 /// per-entry hashes cannot: headers, timestamps, the directory. An optional signature block
@@ -51,6 +54,92 @@ pub enum EntryKind {
     SitePackages,
     /// `<app>/...`: the application tree, extracted to `DEST/<app>/`.
     App,
+    /// `bytecode/...`: a pyc compiled at build time ([`Pyc`]).
+    Bytecode,
+}
+
+/// Who installs the source of a build-time pyc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PycOwner<'a> {
+    /// The wheel of this file name (application or bootstrap): the pyc goes to site-packages.
+    Wheel(&'a str),
+    /// The app tree: the pyc goes under `DEST/<app>/`.
+    App,
+}
+
+/// A bytecode entry's name, taken apart. The pyc path is always
+/// `<dir>/__pycache__/<stem>.<cache_tag>.pyc`, so its source (`<dir>/<stem>.py`) follows from
+/// it, and the manifest check can refuse a pyc whose source the artifact does not install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pyc<'a> {
+    pub cache_tag: &'a str,
+    pub owner: PycOwner<'a>,
+    /// The pyc's path relative to site-packages (wheels) or to `DEST/<app>/` (app).
+    pub rel: &'a str,
+}
+
+impl<'a> Pyc<'a> {
+    /// Parses `bytecode/<tag>/wheels/<file>/<rel>` or `bytecode/<tag>/app/<rel>`.
+    pub fn parse(name: &'a str) -> Result<Pyc<'a>, &'static str> {
+        let bad = "is not bytecode/<cache_tag>/wheels/<wheel>/<pyc> or bytecode/<cache_tag>/app/<pyc>";
+        let rest = name.strip_prefix(BYTECODE_DIR).ok_or(bad)?;
+        let (cache_tag, rest) = rest.split_once('/').ok_or(bad)?;
+        let (owner, rel) = if let Some(rest) = rest.strip_prefix("wheels/") {
+            let (file, rel) = rest.split_once('/').ok_or(bad)?;
+            (file.ends_with(".whl").then_some(PycOwner::Wheel(file)).ok_or(bad)?, rel)
+        } else {
+            (PycOwner::App, rest.strip_prefix("app/").ok_or(bad)?)
+        };
+        let pyc = Pyc { cache_tag, owner, rel };
+        check_cache_tag(cache_tag)?;
+        pyc.source()
+            .map(|_| pyc)
+            .ok_or("is not a <dir>/__pycache__/<stem>.<cache_tag>.pyc path")
+    }
+
+    /// The `.py` this pyc was compiled from, relative to the same root.
+    pub fn source(&self) -> Option<String> {
+        let (dir, file) = self.rel.rsplit_once('/').unwrap_or(("", self.rel));
+        let parent = match dir {
+            "__pycache__" => "",
+            d => d.strip_suffix("/__pycache__")?,
+        };
+        let stem = file
+            .strip_suffix(".pyc")?
+            .strip_suffix(self.cache_tag)?
+            .strip_suffix('.')?;
+        if stem.is_empty() {
+            return None;
+        }
+        Some(match parent {
+            "" => format!("{stem}.py"),
+            p => format!("{p}/{stem}.py"),
+        })
+    }
+}
+
+/// The entry name of a pyc, for the packer (the inverse of [`Pyc::parse`]).
+pub fn pyc_entry(cache_tag: &str, owner: PycOwner, source: &str) -> String {
+    let (dir, file) = source.rsplit_once('/').map_or(("", source), |(d, f)| (d, f));
+    let stem = file.strip_suffix(".py").unwrap_or(file);
+    let rel = match dir {
+        "" => format!("__pycache__/{stem}.{cache_tag}.pyc"),
+        d => format!("{d}/__pycache__/{stem}.{cache_tag}.pyc"),
+    };
+    match owner {
+        PycOwner::Wheel(file) => format!("{BYTECODE_DIR}{cache_tag}/wheels/{file}/{rel}"),
+        PycOwner::App => format!("{BYTECODE_DIR}{cache_tag}/app/{rel}"),
+    }
+}
+
+/// A cache tag (`cpython-311`) becomes a path component and a file name part: a few plain
+/// characters only.
+pub fn check_cache_tag(tag: &str) -> Result<(), &'static str> {
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+    match !tag.is_empty() && tag.len() <= 32 && tag.bytes().all(plain) {
+        true => Ok(()),
+        false => Err("has a cache tag that is not a few lowercase letters, digits, - and _"),
+    }
 }
 
 /// Every entry lives under one of the layout's roots: the manifest, `wheels/NAME.whl`,
@@ -75,6 +164,9 @@ pub fn classify(name: &str, app: &str) -> Result<EntryKind, String> {
         (numbered && !file.is_empty())
             .then_some(EntryKind::Static)
             .ok_or("is not inside a numbered static.in/N/ folder")?
+    } else if name.starts_with(BYTECODE_DIR) && app != "bytecode" {
+        Pyc::parse(name)?;
+        EntryKind::Bytecode
     } else if name == LOADENV_PY || name == LOADENV_PTH {
         EntryKind::SitePackages
     } else if name
@@ -84,7 +176,7 @@ pub fn classify(name: &str, app: &str) -> Result<EntryKind, String> {
         EntryKind::App
     } else {
         return Err(format!(
-            "is outside the layout (wheels/, bootstrap_wheels/, static.in/N/, {app}/, the loadenv files)"
+            "is outside the layout (wheels/, bootstrap_wheels/, static.in/N/, bytecode/, {app}/, the loadenv files)"
         ));
     };
     Ok(kind)
@@ -160,6 +252,30 @@ pub fn check_link_paths(paths: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pyc_names_round_trip_and_name_their_source() {
+        let name = pyc_entry("cpython-311", PycOwner::Wheel("a-1-py3-none-any.whl"), "a/b.py");
+        assert_eq!(
+            name,
+            "bytecode/cpython-311/wheels/a-1-py3-none-any.whl/a/__pycache__/b.cpython-311.pyc"
+        );
+        let pyc = Pyc::parse(&name).unwrap();
+        assert_eq!(pyc.owner, PycOwner::Wheel("a-1-py3-none-any.whl"));
+        assert_eq!(pyc.source().as_deref(), Some("a/b.py"));
+        let top = Pyc::parse("bytecode/cpython-311/app/__pycache__/manage.cpython-311.pyc").unwrap();
+        assert_eq!((top.owner, top.source().as_deref()), (PycOwner::App, Some("manage.py")));
+        assert_eq!(classify(&name, "site"), Ok(EntryKind::Bytecode));
+        for bad in [
+            "bytecode/cpython-311/app/a/b.cpython-311.pyc",
+            "bytecode/cpython-311/app/a/__pycache__/b.cpython-312.pyc",
+            "bytecode/CPY/app/__pycache__/b.CPY.pyc",
+            "bytecode/cpython-311/wheels/x/__pycache__/b.cpython-311.pyc",
+            "bytecode/cpython-311/other/__pycache__/b.cpython-311.pyc",
+        ] {
+            assert!(classify(bad, "site").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn names_that_escape_are_refused() {

@@ -7,6 +7,7 @@
 
 mod activate;
 mod background;
+mod bytecode;
 mod commit;
 mod compile;
 mod dry_run;
@@ -460,6 +461,8 @@ pub struct Chosen {
     pub target: target::Target,
     pub planned: Vec<Planned>,
     pub link: link::Selection,
+    /// Where this release's bytecode comes from (build-time pycs or compiled here).
+    pub bytecode: bytecode::Decision,
 }
 
 /// The interpreter for the venv, the wheels to link, and every other wheel's plan: all
@@ -468,10 +471,11 @@ pub struct Chosen {
 fn choose(cli: &Cli, payload: &mut Payload, dest: &Path) -> Result<Chosen> {
     let target = target::choose(&payload.manifest, cli.python.as_deref())?;
     let hash_files = cli.installer == Installer::Pip;
+    let bytecode = bytecode::decide(&payload.manifest, &target.python, cli.installer, cli.no_compile);
     let opts = link::Options {
         from: cli.link_from.as_deref(),
         off: cli.no_link || hash_files,
-        build_magic: None,
+        build_magic: bytecode.build_magic(),
     };
     let mut link = link::select(&opts, dest, &payload.manifest.app.name, &target);
     // The wheels linked from the source release are never read from the artifact: the one
@@ -493,6 +497,7 @@ fn choose(cli: &Cli, payload: &mut Payload, dest: &Path) -> Result<Chosen> {
         target,
         planned: Vec::new(),
         link,
+        bytecode,
     };
     chosen.set_planned(planned);
     Ok(chosen)
@@ -573,7 +578,12 @@ fn install(
     let mut stage = Stage::prepare(dest)?;
     let linking = chosen.start_linking(&stage, &mut payload, cli, say)?;
     say.step("link");
-    let Chosen { target, planned, .. } = chosen;
+    let Chosen {
+        target,
+        planned,
+        bytecode,
+        ..
+    } = chosen;
     let app = payload.manifest.app.name.clone();
     say.line(&format!(
         "installing {app} ({} wheels; signature: {}) into {} with {}",
@@ -582,17 +592,27 @@ fn install(
         stage.dest.display(),
         target.python.describe()
     ));
-    unpack::tree(&mut payload, &stage)?;
+    if let Some(line) = bytecode.fallback_line() {
+        say.line(&line);
+    }
+    unpack::tree(&mut payload, &stage, bytecode.build_tag())?;
     say.step("unpack");
     let layout = venv::create(&stage, &target.python, &app)?;
     say.step("venv");
     let progress = progress::Progress::new(cli.json);
     // Compile workers start now, so bytecode is compiled while the native install writes; with
-    // either installer they compile the app tree (pip compiles only what it installs).
+    // either installer they compile the app tree (pip compiles only what it installs). With
+    // build-time bytecode there is nothing for them to do.
     let python = stage.path("venv/bin/python");
-    let compiler = match (&target.python.cache_tag, cli.no_compile) {
-        (Some(_), false) => Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?),
-        _ => None,
+    let compiler = match bytecode.source {
+        bytecode::Source::Deploy | bytecode::Source::Pip => {
+            Some(compile::Compiler::start(&python, &stage.dir, &stage.dest)?)
+        }
+        bytecode::Source::Build | bytecode::Source::None => None,
+    };
+    let pycs = match bytecode.build_tag() {
+        Some(tag) => bytecode::wheel_pycs(&mut payload, tag),
+        None => Default::default(),
     };
     if let Some(c) = &compiler {
         c.compile_app(&stage, &payload.manifest);
@@ -605,6 +625,7 @@ fn install(
             install::native::Wheels {
                 planned,
                 linking: linking.as_ref(),
+                pycs,
             },
             cli.limits(),
             compiler.as_ref().map(|c| c.sender()),
@@ -640,6 +661,7 @@ fn install(
     }
     let mut receipt = receipt(cli, &stage, &payload, verdict, &target, say);
     receipt["linked"] = linking.map_or(Value::Null, |l| l.to_json());
+    receipt["bytecode"] = bytecode.to_json();
     hooks.at_commit(&mut receipt);
     commit::commit(&mut stage, &payload, &receipt)?;
     BUILDING.store(false, Ordering::SeqCst);

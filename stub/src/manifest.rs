@@ -1,7 +1,10 @@
 //! `.wheelsfx/manifest.json`: what the artifact holds and how to check it.
 
 use crate::digest::entries_digest;
-use crate::layout::{check_entry_name, check_link_paths, classify, BOOTSTRAP_DIR, WHEELS_DIR};
+use crate::layout::{
+    check_cache_tag, check_entry_name, check_link_paths, classify, Pyc, PycOwner, BOOTSTRAP_DIR, BYTECODE_DIR,
+    WHEELS_DIR,
+};
 use crate::names::{check_app_name, check_command, check_distribution, check_version, quoted};
 use crate::wheelname::normalize;
 use serde::{Deserialize, Serialize};
@@ -27,6 +30,10 @@ pub struct Manifest {
     /// [`crate::layout::check_link_path`] allows them. Omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub link_shared: Vec<String>,
+    /// The bytecode compiled at build time, one record per interpreter (cache tag); its pycs
+    /// are the `bytecode/<cache_tag>/...` entries. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bytecode: Vec<Bytecode>,
     /// Every entry but the manifest, in payload order.
     pub entries: Vec<Entry>,
     /// [`entries_digest`] over `entries`.
@@ -116,6 +123,20 @@ pub struct Wheel {
     pub size: u64,
 }
 
+/// Pycs compiled at build time by one interpreter: the stub installs them only for an
+/// interpreter of the same cache tag and magic number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Bytecode {
+    /// `sys.implementation.cache_tag`, e.g. `cpython-311`.
+    pub cache_tag: String,
+    /// `importlib.util.MAGIC_NUMBER` in hex, e.g. `a70d0d0a`.
+    pub magic: String,
+    /// The compiling interpreter's `X.Y.Z`.
+    pub python: String,
+    /// `checked-hash`: no mtime in the pyc, the source's hash checked at import.
+    pub invalidation: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
     pub path: String,
@@ -169,7 +190,48 @@ impl Manifest {
             }
         }
         self.check_one_home()?;
+        self.check_bytecode()?;
         self.check_deploy_steps()
+    }
+
+    /// Each bytecode record names a plain cache tag once and a 4-byte magic; each pyc entry
+    /// belongs to a record and to a `.py` the artifact installs: a wheel it carries (whose
+    /// plan the installer matches it against) or an app tree file.
+    fn check_bytecode(&self) -> Result<(), String> {
+        for (i, b) in self.bytecode.iter().enumerate() {
+            check_cache_tag(&b.cache_tag).map_err(|why| format!("bytecode {}: {why}", quoted(&b.cache_tag)))?;
+            let hex = b.magic.len() == 8 && b.magic.bytes().all(|c| c.is_ascii_hexdigit());
+            if !hex || self.bytecode[..i].iter().any(|o| o.cache_tag == b.cache_tag) {
+                return Err(format!(
+                    "bytecode {}: a bad magic or a second record",
+                    quoted(&b.cache_tag)
+                ));
+            }
+        }
+        let wheel = |file: &str| {
+            self.wheels
+                .iter()
+                .chain(&self.bootstrap_wheels)
+                .any(|w| w.file.rsplit('/').next() == Some(file))
+        };
+        let paths: std::collections::HashSet<&str> = self.entries.iter().map(|e| e.path.as_str()).collect();
+        for e in self.entries.iter().filter(|e| e.path.starts_with(BYTECODE_DIR)) {
+            let Ok(pyc) = Pyc::parse(&e.path) else { continue };
+            let known = self.bytecode.iter().any(|b| b.cache_tag == pyc.cache_tag);
+            let owned = match pyc.owner {
+                PycOwner::Wheel(file) => wheel(file),
+                PycOwner::App => pyc
+                    .source()
+                    .is_some_and(|src| paths.contains(format!("{}/{src}", self.app.name).as_str())),
+            };
+            if !known || !owned {
+                return Err(format!(
+                    "bytecode entry {} has no bytecode record or no source in the artifact",
+                    quoted(&e.path)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The hooks become `/bin/sh -c` commands and the shared paths symlinks in the release:

@@ -294,6 +294,19 @@ impl Payload {
         Ok((entries.len(), entries.iter().map(|e| e.size).sum()))
     }
 
+    /// Where an entry's (possibly deflated) bytes lie in the artifact, so the installer's
+    /// threads can inflate it in place (its sha256 is checked against the manifest by them).
+    pub fn raw_entry(&mut self, name: &str) -> Option<crate::wheel::Raw> {
+        let e = self.archive.by_name_raw(name.as_bytes()).ok()?;
+        Some(crate::wheel::Raw {
+            data_start: e.data_start()?,
+            compressed: e.compressed_size(),
+            size: e.size(),
+            deflated: e.compression() == zip::CompressionMethod::Deflated,
+            crc32: e.crc32(),
+        })
+    }
+
     /// Where a stored (uncompressed) entry's bytes lie in the artifact, to read a wheel in
     /// place without a copy: known from `open`. None when the entry is compressed or absent;
     /// an error when it is not verified (see [`Payload::readable`]).

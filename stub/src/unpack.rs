@@ -6,7 +6,7 @@ use crate::stage::{open_new, Stage};
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use wheelsfx_payload::layout::{classify, EntryKind};
+use wheelsfx_payload::layout::{classify, EntryKind, Pyc, PycOwner};
 use wheelsfx_payload::manifest::{Entry, Wheel};
 use wheelsfx_payload::reader::Payload;
 
@@ -15,14 +15,31 @@ pub const SUPPORT_DIR: &str = ".wheelsfx/support";
 /// Where wheels wait for pip (the pip installer only; the native one reads them in place).
 pub const WHEEL_DIR: &str = ".wheelsfx/wheels";
 
-/// Extracts every entry that is not a wheel or the manifest.
-pub fn tree(payload: &mut Payload, stage: &Stage) -> Result<()> {
+/// Extracts every entry that is not a wheel or the manifest, and the app tree's build-time
+/// pycs of cache tag `pycs` (read-only, beside their sources under `DEST/<app>/`).
+pub fn tree(payload: &mut Payload, stage: &Stage, pycs: Option<&str>) -> Result<()> {
     let entries: Vec<Entry> = payload.manifest.entries.clone();
+    let app = payload.manifest.app.name.clone();
     for entry in &entries {
-        let kind = classify(&entry.path, &payload.manifest.app.name).expect("checked when the payload was opened");
+        let kind = classify(&entry.path, &app).expect("checked when the payload was opened");
         let rel = match kind {
             EntryKind::App | EntryKind::Static => PathBuf::from(&entry.path),
             EntryKind::SitePackages => Path::new(SUPPORT_DIR).join(&entry.path),
+            EntryKind::Bytecode => match Pyc::parse(&entry.path) {
+                Ok(Pyc {
+                    cache_tag,
+                    owner: PycOwner::App,
+                    rel,
+                }) if Some(cache_tag) == pycs => {
+                    let entry = Entry {
+                        mode: 0o444,
+                        ..entry.clone()
+                    };
+                    write_entry(payload, &entry, &stage.path(Path::new(&app).join(rel)))?;
+                    continue;
+                }
+                _ => continue,
+            },
             EntryKind::Wheel | EntryKind::BootstrapWheel | EntryKind::Manifest => continue,
         };
         write_entry(payload, entry, &stage.path(rel))?;

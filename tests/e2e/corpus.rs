@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The corpus directory, fetched by ../shared/bench/fetch-corpus.sh.
-fn corpus() -> PathBuf {
+pub(crate) fn corpus() -> PathBuf {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/fetch-corpus.sh");
     if !script.is_file() {
         missing(&format!("{} is missing", script.display()));

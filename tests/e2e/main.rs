@@ -8,6 +8,7 @@ use std::process::Command;
 use support::*;
 
 mod ansible;
+mod bytecode;
 mod confine;
 mod corpus;
 mod debian;

@@ -173,6 +173,8 @@ fn the_summary_shows_the_parts_and_the_largest_app_files_without_bar_codes() {
         "  bootstrap ",
         "  static ",
         "  support ",
+        "  bytecode ",
+        "bytecode cpython-",
         "  artifact ",
         "  built in ",
     ] {

@@ -21,6 +21,20 @@ pub struct RawEntry {
     pub crc32: u32,
 }
 
+/// A wheel file's raw position is relative to the wheel (the caller adds its start); an
+/// artifact entry's ([`wheelsfx_payload::reader::Payload::raw_entry`]) is absolute.
+impl From<wheelsfx_payload::wheel::Raw> for RawEntry {
+    fn from(r: wheelsfx_payload::wheel::Raw) -> RawEntry {
+        RawEntry {
+            data_start: r.data_start,
+            compressed: r.compressed,
+            size: r.size,
+            deflated: r.deflated,
+            crc32: r.crc32,
+        }
+    }
+}
+
 /// Per-thread buffers and decompressor, reused for every entry.
 pub struct Extractor {
     inflate: Decompress,

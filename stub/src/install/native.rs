@@ -10,6 +10,7 @@
 
 use super::inflate::{Extractor, RawEntry};
 use super::{corrupt_wheel, scripts, Planned};
+use crate::bytecode::WheelPyc;
 use crate::error::{Code, Context, Fail, Result};
 use crate::link::{LinkedFile, LinkedWheel, Linking, Method};
 use crate::progress::Progress;
@@ -18,12 +19,14 @@ use crate::venv::VenvLayout;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use wheelsfx_payload::layout::Pyc;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::names::quoted;
@@ -95,11 +98,13 @@ struct WheelJob {
     entry_points: Vec<(EntryPoint, bool)>,
 }
 
-/// What to install: the wheels planned from the artifact, and those linked from an earlier
-/// release.
+/// What to install: the wheels planned from the artifact, those linked from an earlier
+/// release, and the build-time pycs of each (by wheel file name), checked against the
+/// manifest as they are inflated and listed in the wheel's RECORD.
 pub struct Wheels<'a> {
     pub planned: Vec<Planned>,
     pub linking: Option<&'a Linking>,
+    pub pycs: BTreeMap<String, Vec<WheelPyc>>,
 }
 
 pub fn install(
@@ -119,7 +124,11 @@ pub fn install(
         python: stage.final_path("venv/bin/python").to_string_lossy().into_owned(),
     };
     let file = Arc::new(File::open(&payload.path).ctx(|| format!("cannot reopen {}", payload.path.display()))?);
-    let Wheels { planned, linking } = wheels;
+    let Wheels {
+        planned,
+        linking,
+        mut pycs,
+    } = wheels;
     let losers = super::losing_targets(&planned);
     let n = planned.len();
     let linked = linking.iter().flat_map(|l| l.wheels.iter().map(|w| (w, l.method)));
@@ -128,6 +137,14 @@ pub fn install(
         .enumerate()
         .map(|(i, p)| tasks_for(i, p, &losers, &ctx))
         .chain(linked.enumerate().map(|(i, (w, m))| linked_tasks(n + i, w, m, &ctx)))
+        .enumerate()
+        .map(|(i, (job, mut tasks))| {
+            let pycs = not_linked(pycs.remove(&job.file).unwrap_or_default(), &tasks);
+            tasks.extend(pyc_tasks(i, &job, &tasks, pycs, &ctx)?);
+            Ok((job, tasks))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
         .unzip();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
     let total = payload
@@ -203,10 +220,7 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
                 wheel: i,
                 source: Source::Artifact(RawEntry {
                     data_start: p.start + f.raw.data_start,
-                    compressed: f.raw.compressed,
-                    size: f.raw.size,
-                    deflated: f.raw.deflated,
-                    crc32: f.raw.crc32,
+                    ..f.raw.into()
                 }),
                 dest: writes.then_some(dest),
                 record_path,
@@ -251,6 +265,48 @@ fn linked_tasks<'a>(i: usize, w: &'a LinkedWheel, method: Method, ctx: &Ctx) -> 
         entry_points,
     };
     (job, tasks)
+}
+
+/// The build-time pycs of wheel `i`, each beside a `.py` the wheel writes into site-packages
+/// (one whose `.py` another wheel writes is checked and listed, not written, like that `.py`).
+/// A pyc whose `.py` the wheel does not install makes the artifact corrupt. Written read-only.
+fn pyc_tasks<'a>(i: usize, job: &WheelJob, tasks: &[Task], pycs: Vec<WheelPyc>, ctx: &Ctx) -> Result<Vec<Task<'a>>> {
+    let sources: std::collections::HashMap<&str, bool> = tasks
+        .iter()
+        .filter(|t| t.record_path.ends_with(".py") && !t.record_path.starts_with("../"))
+        .map(|t| (t.record_path.as_str(), t.dest.is_some()))
+        .collect();
+    pycs.into_iter()
+        .map(|p| {
+            let source = Pyc::parse(&p.entry.path).ok().and_then(|pyc| pyc.source());
+            let writes = *source
+                .and_then(|s| sources.get(s.as_str()).copied())
+                .as_ref()
+                .ok_or_else(|| {
+                    corrupt_wheel(
+                        &job.file,
+                        &format!("has bytecode {} without its source", quoted(&p.rel)),
+                    )
+                })?;
+            let sha = (0..32).map(|k| u8::from_str_radix(&p.entry.sha256[2 * k..2 * k + 2], 16).unwrap_or(0));
+            Ok(Task {
+                wheel: i,
+                source: Source::Artifact(p.raw.into()),
+                dest: writes.then(|| ctx.site.join(&p.rel)),
+                record_path: p.rel,
+                expect: Some((b64_urlsafe_nopad(&sha.collect::<Vec<u8>>()), p.entry.size)),
+                mode: 0o444,
+                script: false,
+            })
+        })
+        .collect()
+}
+
+/// A linked wheel's pycs may have come with it (both releases' build-time pycs, one magic):
+/// those are not installed twice.
+fn not_linked(pycs: Vec<WheelPyc>, tasks: &[Task]) -> Vec<WheelPyc> {
+    let have: std::collections::HashSet<&str> = tasks.iter().map(|t| t.record_path.as_str()).collect();
+    pycs.into_iter().filter(|p| !have.contains(p.rel.as_str())).collect()
 }
 
 /// Where a planned file goes in the venv, and its RECORD path (relative to site-packages).
