@@ -47,8 +47,6 @@ pub struct Payload {
     pub path: PathBuf,
     pub manifest: Manifest,
     archive: ZipArchive<File>,
-    /// Stored entries, found (and hashed) by `open`: (manifest index, data start, size).
-    stored: Vec<(usize, u64, u64)>,
     /// `wheelsfx-sha256:<hex>`: what an embedded signature signs.
     digest_line: String,
     /// Where the zip payload starts: the bytes before it are the stub.
@@ -56,16 +54,26 @@ pub struct Payload {
     signature: Option<Signature>,
     /// The chunks a deferred open left for `verify_except` (none after a full open).
     pending: Option<Pending>,
-    /// Set once entries may be read: the stored entries left unverified, never to be read.
-    readable: OnceLock<Vec<String>>,
+    /// Set once entries may be read (by `open`, or `verify_except`).
+    readable: OnceLock<Verified>,
 }
 
-/// What `open_deferred` has not verified yet: the chunks lying entirely inside a stored
-/// entry's data, with the index (bound to the digest) to check them against.
+/// What may be read: the verified stored entries (manifest index, data start, size), found
+/// in place to be read without a copy, and the entries skipped unverified, never to be read.
+struct Verified {
+    stored: Vec<(usize, u64, u64)>,
+    skipped: Vec<String>,
+}
+
+/// What `open_deferred` has not verified yet, with the index (bound to the digest) to check
+/// it against: the chunks it did not hash, and each entry's extent, known from the verified
+/// directory: (manifest index, local header start, next entry's header or the directory).
 struct Pending {
     index: Vec<[u8; 32]>,
     covered: u64,
     chunks: Vec<u64>,
+    hashed: usize,
+    extents: Vec<(usize, u64, u64)>,
 }
 
 impl Payload {
@@ -105,37 +113,46 @@ impl Payload {
         }
         let parsed = parsed.map_err(|m| corrupt(path, &m))?;
         check_stored(path, &parsed.manifest, parsed.stored.iter(), hashes)?;
-        let payload = Payload::new(path, parsed, trailer, None)?;
-        payload.readable.set(Vec::new()).expect("a new payload is unread");
+        let payload = Payload::new(
+            path,
+            parsed.archive,
+            parsed.manifest,
+            parsed.payload_start,
+            trailer,
+            None,
+        )?;
+        let verified = Verified {
+            stored: parsed.stored,
+            skipped: Vec::new(),
+        };
+        let _ = payload.readable.set(verified);
         Ok(payload)
     }
 
     /// Opens the artifact at `path` for a deploy, verifying only what every deploy reads:
-    /// the chunk index against the digest, then every chunk not lying entirely inside a
-    /// stored entry's data (stub, manifest, headers, deflated entries, directory). Nothing
-    /// can be read from it until [`Payload::verify_except`] has verified the rest. Without
-    /// an index (an older packer) or when it does not parse, this is [`Payload::open`].
+    /// the chunk index against the digest, then the chunks covering the stub, the manifest
+    /// (header and data) and the central directory with the EOCD. The manifest and the
+    /// directory (names, order, kinds, sizes) are checked against each other, but no other
+    /// local header is read: a skipped wheel's never is. Nothing can be read from it until
+    /// [`Payload::verify_except`] has verified the rest. Without an index (an older packer),
+    /// or when anything does not parse or is odd (entries not in directory order), this is
+    /// [`Payload::open`], which judges damage first.
     pub fn open_deferred(path: &Path, limits: &Limits) -> Result<Payload, PayloadError> {
         let (file, trailer) = open_trailer(path)?;
         let Some(index) = trailer.index.clone() else {
             return Payload::open(path, limits);
         };
         let covered = trailer.covered;
-        // A parse error, or stored data past the covered bytes, is judged by the full open:
-        // damage first, as there.
-        let parsed = file
+        let head = file
             .try_clone()
             .map_err(|e| e.to_string())
-            .and_then(|f| parse(f, limits));
-        let Some(parsed) = parsed
-            .ok()
-            .filter(|p| p.stored.iter().all(|s| s.1.saturating_add(s.2) <= covered))
-        else {
+            .and_then(|f| parse_head(f, limits));
+        let Some(head) = head.ok().filter(|h| h.directory <= covered) else {
             return Payload::open(path, limits);
         };
-        let data: Vec<(u64, u64)> = parsed.stored.iter().map(|s| (s.1, s.2)).collect();
-        let (later, now): (Vec<u64>, Vec<u64>) =
-            (0..chunk_count(covered)).partition(|&i| within(chunk_span(i, covered), &data));
+        let read = [(0, head.manifest_end), (head.directory, covered - head.directory)];
+        let (now, later): (Vec<u64>, Vec<u64>) =
+            (0..chunk_count(covered)).partition(|&i| overlaps(chunk_span(i, covered), &read));
         let hashes = chunks_sha256(&file, covered, &now).map_err(|e| read_error(path, e))?;
         if now.iter().zip(hashes).any(|(&i, h)| index[i as usize] != h) {
             return Err(damaged(path));
@@ -144,49 +161,95 @@ impl Payload {
             index,
             covered,
             chunks: later,
+            hashed: now.len(),
+            extents: head.extents,
         };
-        Payload::new(path, parsed, trailer, Some(pending))
+        Payload::new(
+            path,
+            head.archive,
+            head.manifest,
+            head.payload_start,
+            trailer,
+            Some(pending),
+        )
     }
 
-    /// Verifies what `open_deferred` left, except the data of the stored entries named in
-    /// `skip` (wheels this deploy will not read): every remaining chunk not lying entirely
-    /// inside a skipped entry's data against the index, every other stored entry against the
-    /// manifest, in one parallel read. Then entries may be read, the skipped ones never. Only
-    /// the first call counts; after a full open it checks nothing (all is verified).
-    pub fn verify_except(&self, skip: &[&str]) -> Result<(), PayloadError> {
+    /// Verifies what `open_deferred` left, except the entries named in `skip` (wheels this
+    /// deploy will not read): every remaining chunk not lying entirely inside the skipped
+    /// entries' extents (header and data: never read) against the index; then, from those
+    /// verified bytes, the other entries' local headers (their data must end inside their
+    /// extent) and their stored data against the manifest, in one parallel read. Then entries
+    /// may be read, the skipped ones never. Returns how many chunks the deferred open and
+    /// this call hashed. Only the first call counts; after a full open it checks nothing.
+    pub fn verify_except(&self, skip: &[&str]) -> Result<usize, PayloadError> {
         if self.readable.get().is_some() {
-            return Ok(());
+            return Ok(0);
         }
-        let skipped = |s: &&(usize, u64, u64)| skip.contains(&self.manifest.entries[s.0].path.as_str());
-        let (skipped, kept): (Vec<&(usize, u64, u64)>, Vec<_>) = self.stored.iter().partition(skipped);
         let pending = self
             .pending
             .as_ref()
             .expect("only a deferred open leaves entries unreadable");
-        let data: Vec<(u64, u64)> = skipped.iter().map(|s| (s.1, s.2)).collect();
+        let name = |i: usize| self.manifest.entries[i].path.as_str();
+        let (skipped, kept): (Vec<_>, Vec<_>) = pending.extents.iter().partition(|e| skip.contains(&name(e.0)));
+        // The skipped extents merged: a chunk may span two adjacent skipped wheels.
+        let mut never: Vec<(u64, u64)> = Vec::new();
+        for &&(_, start, end) in &skipped {
+            match never.last_mut() {
+                Some(last) if last.0 + last.1 == start => last.1 = end - last.0,
+                _ => never.push((start, end - start)),
+            }
+        }
         let chunks: Vec<u64> = (pending.chunks.iter().copied())
-            .filter(|&i| !within(chunk_span(i, pending.covered), &data))
+            .filter(|&i| !within(chunk_span(i, pending.covered), &never))
             .collect();
-        let ranges: Vec<(u64, u64)> = kept.iter().map(|s| (s.1, s.2)).collect();
         let file = File::open(&self.path).map_err(|e| read_error(&self.path, e))?;
+        // The kept entries' headers lie in chunks hashed below: judged after the digest.
+        let stored = self.kept_stored(&file, &kept);
+        let ranges: Vec<(u64, u64)> =
+            (stored.as_ref().map(|s| s.iter().map(|s| (s.1, s.2)).collect())).unwrap_or_default();
         let (have, hashes) = rayon::join(
             || chunks_sha256(&file, pending.covered, &chunks),
             || ranges_sha256(&file, &ranges),
         );
-        let (have, hashes) = (
-            have.map_err(|e| read_error(&self.path, e))?,
-            hashes.map_err(|e| read_error(&self.path, e))?,
-        );
+        let have = have.map_err(|e| read_error(&self.path, e))?;
         if chunks.iter().zip(have).any(|(&i, h)| pending.index[i as usize] != h) {
             return Err(damaged(&self.path));
         }
-        check_stored(&self.path, &self.manifest, kept.into_iter(), hashes)?;
-        let names = skipped.iter().map(|s| self.manifest.entries[s.0].path.clone());
-        let _ = self.readable.set(names.collect());
-        Ok(())
+        let stored = stored.map_err(|m| corrupt(&self.path, &m))?;
+        let hashes = hashes.map_err(|e| read_error(&self.path, e))?;
+        check_stored(&self.path, &self.manifest, stored.iter(), hashes)?;
+        let skipped = skipped.iter().map(|s| name(s.0).to_string()).collect();
+        let _ = self.readable.set(Verified { stored, skipped });
+        Ok(pending.hashed + chunks.len())
     }
 
-    fn new(path: &Path, parsed: Parsed, trailer: Trailer, pending: Option<Pending>) -> Result<Payload, PayloadError> {
+    /// The stored entries among `kept` (manifest index, data start, size), from their local
+    /// headers; every kept entry's data must end inside its extent, so reading it reads only
+    /// verified bytes.
+    fn kept_stored(&self, file: &File, kept: &[&(usize, u64, u64)]) -> Result<Vec<(usize, u64, u64)>, String> {
+        let mut stored = Vec::new();
+        for &&(i, header, end) in kept {
+            let entry = self.archive.by_index_data(i + 1).map_err(|e| e.to_string())?;
+            let name = &self.manifest.entries[i].path;
+            let start = data_start(file, header).map_err(|m| format!("entry {name} {m}"))?;
+            if start.checked_add(entry.compressed_size()).is_none_or(|e| e > end) {
+                return Err(format!("entry {name} runs into the next entry or the directory"));
+            }
+            if entry.compression() == zip::CompressionMethod::Stored {
+                stored.push((i, start, entry.size()));
+            }
+        }
+        Ok(stored)
+    }
+
+    fn new(
+        path: &Path,
+        archive: ZipArchive<File>,
+        manifest: Manifest,
+        payload_start: u64,
+        trailer: Trailer,
+        pending: Option<Pending>,
+    ) -> Result<Payload, PayloadError> {
         let digest_line = format!("{DIGEST_PREFIX}{}", trailer.digest);
         let signature = trailer
             .signature
@@ -195,11 +258,10 @@ impl Payload {
             .map_err(|m| corrupt(path, &m))?;
         Ok(Payload {
             path: path.to_path_buf(),
-            manifest: parsed.manifest,
-            archive: parsed.archive,
-            stored: parsed.stored,
+            manifest,
+            archive,
             digest_line,
-            payload_start: parsed.payload_start,
+            payload_start,
             signature,
             pending,
             readable: OnceLock::new(),
@@ -209,7 +271,7 @@ impl Payload {
     /// Refuses to read `entry` before `verify_except` verified it or when it skipped it.
     fn readable(&self, entry: &str) -> Result<(), PayloadError> {
         match self.readable.get() {
-            Some(skipped) if !skipped.iter().any(|s| s == entry) => Ok(()),
+            Some(v) if !v.skipped.iter().any(|s| s == entry) => Ok(()),
             _ => Err(PayloadError::Unverified(format!(
                 "internal error: entry {entry} of {} was to be read unverified",
                 self.path.display()
@@ -315,7 +377,8 @@ impl Payload {
         let Some(index) = self.manifest.entries.iter().position(|e| e.path == name) else {
             return Ok(None);
         };
-        Ok(self
+        let verified = self.readable.get().expect("checked readable");
+        Ok(verified
             .stored
             .iter()
             .find(|s| s.0 == index)
@@ -356,6 +419,25 @@ fn check_stored<'a>(
 fn chunk_span(i: u64, covered: u64) -> (u64, u64) {
     let start = i * DIGEST_CHUNK;
     (start, DIGEST_CHUNK.min(covered - start))
+}
+
+/// Whether `span` shares a byte with one of `ranges`.
+fn overlaps((start, len): (u64, u64), ranges: &[(u64, u64)]) -> bool {
+    ranges
+        .iter()
+        .any(|&(s, l)| s < start.saturating_add(len) && start < s.saturating_add(l))
+}
+
+/// Where the data of the entry whose local header starts at `at` begins.
+fn data_start(file: &File, at: u64) -> Result<u64, String> {
+    let mut h = [0u8; 30];
+    file.read_exact_at(&mut h, at)
+        .map_err(|e| format!("has no readable local header ({e})"))?;
+    if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return Err("has no local header where the directory says".into());
+    }
+    let names = u16::from_le_bytes([h[26], h[27]]) as u64 + u16::from_le_bytes([h[28], h[29]]) as u64;
+    Ok(at + 30 + names)
 }
 
 /// Whether `span` lies entirely inside one of `ranges`.
@@ -540,14 +622,58 @@ fn read_manifest(archive: &mut ZipArchive<File>) -> Result<Manifest, String> {
     serde_json::from_slice(&text).map_err(|e| format!("{MANIFEST} is not a valid manifest ({e})"))
 }
 
-/// The zip must hold exactly the manifest's entries, in order, as regular files with safe
-/// names and the declared sizes: anything extra, missing or odd is refused up front.
-/// Returns the stored entries (manifest index, data start, size), to be hashed in place.
-fn check_entries(
-    archive: &mut ZipArchive<File>,
-    m: &Manifest,
-    limits: &Limits,
-) -> Result<Vec<(usize, u64, u64)>, String> {
+/// What a deferred open reads before verifying: the zip's directory, the manifest, where
+/// the zip starts, the manifest's data ends and the directory starts, and each entry's extent
+/// (see [`Pending`]), all from the directory and the manifest's own header.
+struct Head {
+    archive: ZipArchive<File>,
+    manifest: Manifest,
+    payload_start: u64,
+    manifest_end: u64,
+    directory: u64,
+    extents: Vec<(usize, u64, u64)>,
+}
+
+/// Like [`parse`] without reading any local header but the manifest's. Entries must lie in
+/// directory order (as the packer writes them) so that extents do not overlap.
+fn parse_head(file: File, limits: &Limits) -> Result<Head, String> {
+    let mut archive = ZipArchive::new(file).map_err(|e| format!("it has no readable zip payload ({e})"))?;
+    if archive.offset() != 0 {
+        return Err("its zip offsets are not absolute".into());
+    }
+    let manifest = read_manifest(&mut archive)?;
+    manifest.check_consistent()?;
+    check_directory(&archive, &manifest, limits)?;
+    let first = archive.by_index_raw(0).map_err(|e| e.to_string())?;
+    let manifest_end = (first.data_start())
+        .and_then(|s| s.checked_add(first.compressed_size()))
+        .ok_or("its manifest has no data")?;
+    drop(first);
+    let directory = archive.central_directory_start();
+    let mut headers = (0..archive.len())
+        .map(|i| archive.by_index_data(i).map(|e| e.header_start()))
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(|e| e.to_string())?;
+    headers.push(directory);
+    if headers.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("its entries are not in directory order".into());
+    }
+    let extents = (1..archive.len())
+        .map(|i| (i - 1, headers[i], headers[i + 1]))
+        .collect();
+    Ok(Head {
+        archive,
+        manifest,
+        payload_start: headers[0],
+        manifest_end,
+        directory,
+        extents,
+    })
+}
+
+/// The zip's directory must list exactly the manifest's entries, in order, as regular files
+/// with safe names and the declared sizes: anything extra, missing or odd is refused up front.
+fn check_directory(archive: &ZipArchive<File>, m: &Manifest, limits: &Limits) -> Result<(), String> {
     limits.check_total(m.entries.iter().map(|e| e.size).sum())?;
     if archive.has_duplicate_names() {
         return Err("it has two entries with the same name".into());
@@ -559,18 +685,10 @@ fn check_entries(
             m.entries.len()
         ));
     }
-    let mut stored = Vec::new();
-    // Where the last stored entry's data ends: nothing else may lie inside stored data (a
-    // deferred open verifies everything outside it first, so that must include every header).
-    let mut data_end = 0;
-    let directory = archive.central_directory_start();
     for (i, entry) in m.entries.iter().enumerate() {
         let file = archive
-            .by_index_raw(i + 1)
+            .by_index_data(i + 1)
             .map_err(|e| format!("entry {} cannot be read ({e})", i + 1))?;
-        if file.header_start() < data_end {
-            return Err(format!("entry {} starts inside the data of the one before it", i + 1));
-        }
         let name = std::str::from_utf8(file.name_raw())
             .map_err(|_| format!("entry {} has a name that is not UTF-8", i + 1))?;
         if name != entry.path {
@@ -585,17 +703,42 @@ fn check_entries(
         }
         check_regular(name, file.unix_mode())?;
         limits.check_ratio(&format!("entry {name}"), file.size(), file.compressed_size())?;
-        if file.compression() == zip::CompressionMethod::Stored {
-            let start = file.data_start().ok_or_else(|| format!("entry {name} has no data"))?;
-            stored.push((i, start, file.size()));
-            data_end = start.saturating_add(file.size());
-        }
         if file.size() != entry.size {
             return Err(format!(
                 "entry {name} declares {} bytes but the manifest says {}",
                 file.size(),
                 entry.size
             ));
+        }
+    }
+    Ok(())
+}
+
+/// [`check_directory`], then every stored entry's data from its local header: nothing may lie
+/// inside stored data. Returns the stored entries (manifest index, data start, size), to be
+/// hashed in place.
+fn check_entries(
+    archive: &mut ZipArchive<File>,
+    m: &Manifest,
+    limits: &Limits,
+) -> Result<Vec<(usize, u64, u64)>, String> {
+    check_directory(archive, m, limits)?;
+    let mut stored = Vec::new();
+    // Where the last stored entry's data ends.
+    let mut data_end = 0;
+    let directory = archive.central_directory_start();
+    for i in 0..m.entries.len() {
+        let file = archive
+            .by_index_raw(i + 1)
+            .map_err(|e| format!("entry {} cannot be read ({e})", i + 1))?;
+        if file.header_start() < data_end {
+            return Err(format!("entry {} starts inside the data of the one before it", i + 1));
+        }
+        if file.compression() == zip::CompressionMethod::Stored {
+            let name = &m.entries[i].path;
+            let start = file.data_start().ok_or_else(|| format!("entry {name} has no data"))?;
+            stored.push((i, start, file.size()));
+            data_end = start.saturating_add(file.size());
         }
     }
     if data_end > directory {
@@ -606,7 +749,7 @@ fn check_entries(
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_trailer, EOCD_LEN};
+    use super::{overlaps, parse_trailer, within, EOCD_LEN};
     use crate::digest::{hex, root};
 
     /// `pad` bytes, an EOCD (no entries) and `comment`, whose length the EOCD records.
@@ -643,6 +786,16 @@ mod tests {
         assert_eq!(t.covered, 100 + EOCD_LEN + 16);
         assert_eq!(t.index, Some(vec![chunk]));
         assert_eq!(t.signature.as_deref(), Some(&[b'S'; 10][..]));
+    }
+
+    #[test]
+    fn a_chunk_is_hashed_unless_entirely_inside_what_is_skipped() {
+        let ranges = [(10, 10), (20, 5)];
+        assert!(overlaps((0, 11), &ranges) && overlaps((24, 4), &ranges));
+        assert!(!overlaps((0, 10), &ranges) && !overlaps((25, 4), &ranges));
+        assert!(within((10, 10), &ranges) && within((20, 5), &ranges));
+        // Two adjacent ranges count only once merged (as `verify_except` merges extents).
+        assert!(!within((15, 10), &ranges) && within((15, 10), &[(10, 15)]));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Deferred verification: the chunk index in the trailer lets a deploy hash only what it
-//! reads. A byte flipped in a skipped wheel goes unnoticed by `verify_except(skip)` and by
-//! nothing else; a forged index, or a flip in the stub, manifest, directory or a read entry,
-//! is refused (exit 3); an artifact without index (older packer) deploys, fully verified.
+//! reads. A byte flipped in a skipped wheel (its data or its local header: never read) goes
+//! unnoticed by `verify_except(skip)` and by nothing else; a forged index, or a flip in the
+//! stub, manifest, directory or a read entry (header or data), is refused (exit 3); an
+//! artifact without index (older packer) deploys, fully verified.
 
 use crate::support::*;
 use crate::{standard_wheels, Fixture};
@@ -12,24 +13,32 @@ use wheelsfx_payload::reader::{Payload, PayloadError};
 
 const CHUNK: u64 = 4 << 20;
 const BIG: &str = "wheels/bigdata-1.0-py3-none-any.whl";
+/// Right after BIG in the file, so that with both skipped its local header lies in a chunk
+/// that is never read.
+const NEXT: &str = "wheels/bigdatb-1.0-py3-none-any.whl";
 const SMALL: &str = "wheels/greet-1.0-py3-none-any.whl";
 
-/// The standard fixture plus a wheel of 10 MiB that does not compress, so at least one 4 MiB
-/// chunk lies entirely inside its data.
+/// The standard fixture plus wheels of 10 MiB (BIG) and 5 MiB (NEXT) that do not compress,
+/// so at least one 4 MiB chunk lies entirely inside BIG's data, and the chunk holding NEXT's
+/// local header lies entirely inside the two.
 fn big_fixture() -> Fixture {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..10 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let mut big = WheelSpec::new("bigdata", "1.0").file("bigdata/__init__.py", "");
-    big.files.push(("bigdata/noise.bin".into(), noise, false));
+    let mut noisy = |name: &'static str, mib: usize| {
+        let noise: Vec<u8> = (0..mib << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let mut wheel = WheelSpec::new(name, "1.0").file(&format!("{name}/__init__.py"), "");
+        wheel.files.push((format!("{name}/noise.bin"), noise, false));
+        wheel
+    };
     let mut wheels = standard_wheels();
-    wheels.push(big);
+    wheels.push(noisy("bigdata", 10));
+    wheels.push(noisy("bigdatb", 5));
     Fixture::with_wheels(wheels)
 }
 
@@ -56,11 +65,11 @@ fn corrupt<T>(r: Result<T, PayloadError>, what: &str) {
     }
 }
 
-/// Open deferred, then verify skipping `skip`: the result of the two.
-fn deferred(path: &Path, skip: &[&str]) -> Result<Payload, PayloadError> {
+/// Open deferred, then verify skipping `skip`: the payload and how many chunks were hashed.
+fn deferred(path: &Path, skip: &[&str]) -> Result<(Payload, usize), PayloadError> {
     let p = Payload::open_deferred(path, &Limits::default())?;
-    p.verify_except(skip)?;
-    Ok(p)
+    let hashed = p.verify_except(skip)?;
+    Ok((p, hashed))
 }
 
 #[test]
@@ -115,14 +124,24 @@ fn flips_outside_the_skipped_data_and_a_forged_index_are_refused() {
     let places = [
         ("stub", 1000),
         ("manifest", stub + 40),
-        ("local header", big - 10),
+        ("small wheel's local header", small - 10),
         ("directory", directory + 10),
         ("small wheel", small + 5),
     ];
     for (label, at) in places {
         let bad = flipped(&fx, label, &bytes, at);
         corrupt(deferred(&bad, &[BIG]), label);
+        corrupt(deferred(&bad, &[]), label);
     }
+    // A skipped wheel's local header is never read: a flip there is missed when its chunk
+    // lies inside skipped entries (here BIG and NEXT), caught when the wheel is read.
+    let (next, next_len) = range(&fx.artifact, NEXT);
+    let chunk = (next - 10) / CHUNK * CHUNK;
+    assert!(big < chunk && chunk + CHUNK <= next + next_len, "NEXT follows BIG");
+    let bad = flipped(&fx, "next header", &bytes, next - 10);
+    assert!(deferred(&bad, &[BIG, NEXT]).is_ok(), "a skipped header is not read");
+    corrupt(deferred(&bad, &[BIG]), "a read header");
+    corrupt(deferred(&bad, &[]), "a read header");
 
     // A wheel changed and the trailer sealed again: the digest holds, the manifest does not.
     let mut resealed = bytes.clone();
@@ -147,6 +166,32 @@ fn flips_outside_the_skipped_data_and_a_forged_index_are_refused() {
         .output();
     refused(&out.unwrap(), 3, "chunk index does not match");
     nothing_left(&fx.dest("forged"));
+}
+
+#[test]
+fn skipping_every_wheel_hashes_little() {
+    let fx = big_fixture();
+    let total = std::fs::metadata(&fx.artifact).unwrap().len().div_ceil(CHUNK) as usize;
+    let (start, len) = range(&fx.artifact, BIG);
+    let inside = ((start + len) / CHUNK).saturating_sub(start.div_ceil(CHUNK)) as usize;
+    assert!(inside >= 1);
+    let (_, all) = deferred(&fx.artifact, &[]).unwrap();
+    assert!(
+        all >= total - 1,
+        "nothing skipped: every chunk is hashed ({all} of {total})"
+    );
+    let p = Payload::open(&fx.artifact, &Limits::default()).unwrap();
+    let wheels: Vec<&str> = (p.manifest.entries.iter())
+        .map(|e| e.path.as_str())
+        .filter(|e| e.ends_with(".whl"))
+        .collect();
+    let (q, few) = deferred(&fx.artifact, &wheels).unwrap();
+    assert!(
+        few <= all - inside,
+        "{few} of {all} chunks hashed, {inside} lie inside the big wheel"
+    );
+    assert!(matches!(q.stored_range(SMALL), Err(PayloadError::Unverified(_))));
+    assert_eq!(p.verify_except(&[]).unwrap(), 0, "a full open leaves nothing to hash");
 }
 
 #[test]
