@@ -204,24 +204,8 @@ fn two_builds_give_the_same_bytecode_and_no_compile_packs_none() {
 #[test]
 #[ignore = "needs the shared corpus (PyPI) and CPython 3.11; CI runs it"]
 fn the_corpus_imports_from_build_time_pycs_without_writing() {
-    let corpus = crate::corpus::corpus();
-    let Some(py) = pythons().into_iter().find(|p| p.minor == 11) else {
-        missing("the corpus is for CPython 3.11 and none is installed");
-    };
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("cms");
-    std::fs::create_dir_all(app.join("cms")).unwrap();
-    std::fs::write(app.join("cms/__init__.py"), "").unwrap();
-    let artifact = dir.path().join("cms.sfx");
-    ok(wheelsfx()
-        .args(["build", "--app"])
-        .arg(&app)
-        .arg("--wheelhouse")
-        .arg(corpus.join("wagtail"))
-        .arg("--bootstrap-wheels")
-        .arg(corpus.join("bootstrap"))
-        .arg("-o")
-        .arg(&artifact));
+    let (py, artifact) = crate::corpus::corpus_artifact(dir.path());
     let dest = dir.path().join("srv/cms");
     ok(Command::new(&artifact)
         .arg("-d")

@@ -1,7 +1,7 @@
 //! Real wheels: the shared 60-wheel Wagtail corpus, installed natively and with pip.
 
 use crate::support::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The corpus directory, fetched by ../shared/bench/fetch-corpus.sh.
@@ -18,18 +18,16 @@ pub(crate) fn corpus() -> PathBuf {
     }
 }
 
-#[test]
-#[ignore = "needs the shared corpus (PyPI) and CPython 3.11; CI runs it"]
-fn the_wagtail_corpus_installs_natively_like_pip() {
+/// The corpus packed with an app `cms` in `dir`, and the CPython 3.11 it is for.
+pub(crate) fn corpus_artifact(dir: &Path) -> (Python, PathBuf) {
     let corpus = corpus();
     let Some(py) = pythons().into_iter().find(|p| p.minor == 11) else {
         missing("the corpus is for CPython 3.11 and none is installed");
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("cms");
+    let app = dir.join("cms");
     std::fs::create_dir_all(app.join("cms")).unwrap();
     std::fs::write(app.join("cms/__init__.py"), "").unwrap();
-    let artifact = dir.path().join("cms.sfx");
+    let artifact = dir.join("cms.sfx");
     ok(wheelsfx()
         .args(["build", "--app"])
         .arg(&app)
@@ -39,6 +37,14 @@ fn the_wagtail_corpus_installs_natively_like_pip() {
         .arg(corpus.join("bootstrap"))
         .arg("-o")
         .arg(&artifact));
+    (py, artifact)
+}
+
+#[test]
+#[ignore = "needs the shared corpus (PyPI) and CPython 3.11; CI runs it"]
+fn the_wagtail_corpus_installs_natively_like_pip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (py, artifact) = corpus_artifact(dir.path());
     let (native, pip) = (dir.path().join("native"), dir.path().join("pip"));
     ok(Command::new(&artifact)
         .arg("-d")
