@@ -405,3 +405,41 @@ fn on_xfs_files_are_reflinked() {
     let linked_two = r.fresh_beside();
     assert_parity(&linked_two, &r.release("2"));
 }
+
+/// A linkable wheel that shares a path with a changed one is installed from the artifact
+/// after all: the deploy verifies the artifact again in full for it (it was left out of the
+/// first verification) and the later wheel still writes the shared path.
+#[test]
+fn a_linkable_wheel_sharing_a_path_with_a_changed_one_is_installed_from_the_artifact() {
+    let shared = |name: &'static str, version: &'static str, text: &str| {
+        WheelSpec::new(name, version)
+            .file(&format!("{name}.py"), "X = 1\n")
+            .file("common_mod/util.py", text)
+    };
+    let with = |zzb: WheelSpec| {
+        let mut wheels = crate::standard_wheels();
+        wheels.push(shared("zza", "1.0", "WHO = 'zza'\n"));
+        wheels.push(zzb);
+        wheels
+    };
+    let fx = Fixture::with_wheels(with(shared("zzb", "1.0", "WHO = 'zzb'\n")));
+    let root = fx.dest("site");
+    let r = Redeploy::in_root(fx, &root);
+    let v1 = r.deploy(&r.fx.artifact, "1", &[]);
+    let n = wheel_count(&v1);
+    let wheels = with(shared("zzb", "2.0", "WHO = 'zzb 2'\n"));
+    let house = r.fx.dir.path().join("wheelhouse");
+    std::fs::remove_dir_all(&house).unwrap();
+    std::fs::create_dir_all(&house).unwrap();
+    for w in &wheels {
+        w.write(&house);
+    }
+    ok(r.fx.build_command(&r.second).args(["--build-id", "2"]));
+    let v = r.deploy(&r.second, "2", &[]);
+    assert_eq!(v["linked"]["wheels"], n - 2, "zza and zzb come from the artifact: {v}");
+    let py = r.release("2").join("venv/bin/python");
+    let out = ok(Command::new(&py).args(["-c", "import zza, common_mod.util as u; print(u.WHO)"]));
+    assert_eq!(text(&out.stdout).trim(), "zzb 2");
+    let linked_two = r.fresh_beside();
+    assert_parity(&linked_two, &r.release("2"));
+}
