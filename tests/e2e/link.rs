@@ -64,6 +64,17 @@ impl Redeploy {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// The second artifact again, from these wheels.
+    fn second_with(&self, wheels: &[WheelSpec]) {
+        let house = self.fx.dir.path().join("wheelhouse");
+        std::fs::remove_dir_all(&house).unwrap();
+        std::fs::create_dir_all(&house).unwrap();
+        for w in wheels {
+            w.write(&house);
+        }
+        ok(self.fx.build_command(&self.second).args(["--build-id", "2"]));
+    }
+
     /// Release 1 from the first artifact, then release 2 from the second (linking).
     fn two_releases(&self) -> Value {
         self.deploy(&self.fx.artifact, "1", &[]);
@@ -283,13 +294,7 @@ fn a_changed_wheel_is_installed_and_a_tampered_one_too_while_the_rest_are_linked
     let n = wheel_count(&v1);
     // fastthing changes; greet's file in release 1 is made writable (someone may edit it).
     wheels[1] = WheelSpec::new("fastthing", "2.1").file("fastthing.py", "SPEED = 'faster'\n");
-    let house = r.fx.dir.path().join("wheelhouse");
-    std::fs::remove_dir_all(&house).unwrap();
-    std::fs::create_dir_all(&house).unwrap();
-    for w in &wheels {
-        w.write(&house);
-    }
-    ok(r.fx.build_command(&r.second).args(["--build-id", "2"]));
+    r.second_with(&wheels);
     let greet = site_packages(&r.release("1")).join("greet/__init__.py");
     std::fs::set_permissions(&greet, std::fs::Permissions::from_mode(0o644)).unwrap();
     let v = r.deploy(&r.second, "2", &[]);
@@ -428,13 +433,7 @@ fn a_linkable_wheel_sharing_a_path_with_a_changed_one_is_installed_from_the_arti
     let v1 = r.deploy(&r.fx.artifact, "1", &[]);
     let n = wheel_count(&v1);
     let wheels = with(shared("zzb", "2.0", "WHO = 'zzb 2'\n"));
-    let house = r.fx.dir.path().join("wheelhouse");
-    std::fs::remove_dir_all(&house).unwrap();
-    std::fs::create_dir_all(&house).unwrap();
-    for w in &wheels {
-        w.write(&house);
-    }
-    ok(r.fx.build_command(&r.second).args(["--build-id", "2"]));
+    r.second_with(&wheels);
     let v = r.deploy(&r.second, "2", &[]);
     assert_eq!(v["linked"]["wheels"], n - 2, "zza and zzb come from the artifact: {v}");
     let py = r.release("2").join("venv/bin/python");
