@@ -262,7 +262,8 @@ fn robust_sizes_running_past_the_end_are_corruption() {
         &entry,
         &[],
         3,
-        "past the end of the artifact",
+        // The directory follows the last stored entry: its data is judged to run into it.
+        "a stored entry's data runs into the zip's directory",
     );
 
     let mut base = Base::of(&fx.artifact);
