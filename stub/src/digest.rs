@@ -16,6 +16,24 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The 32 bytes of a sha256 written as 64 lowercase hex digits (as manifests and the chunk
+/// index write them), or None for anything else.
+pub fn sha256_from_hex(hex: &[u8]) -> Option<[u8; 32]> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 /// A reader that hashes and counts what passes through it, so an entry is verified while it
 /// is streamed to its destination, never read twice.
 pub struct HashingReader<R> {

@@ -1,7 +1,9 @@
 //! Opening a payload: find the zip in an artifact, read and check the manifest, check that the
 //! zip's entry list is exactly the manifest's, and stream entries while verifying them.
 
-use crate::digest::{artifact_digest, chunk_count, chunks_sha256, ranges_sha256, root, HashingReader, DIGEST_CHUNK};
+use crate::digest::{
+    artifact_digest, chunk_count, chunks_sha256, ranges_sha256, root, sha256_from_hex, HashingReader, DIGEST_CHUNK,
+};
 use crate::layout::{CHUNKS_PREFIX, DIGEST_COMMENT_LEN, DIGEST_PREFIX, MANIFEST};
 use crate::limits::{check_regular, Limits};
 use crate::manifest::{Entry, Manifest, Wheel};
@@ -565,20 +567,7 @@ fn eocd_before(tail: &[u8], end: usize, prefix: &str, rest: u64) -> bool {
 
 /// The chunk index: 64 lowercase hex digits per chunk.
 fn index_from_hex(hex: &[u8]) -> Option<Vec<[u8; 32]>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    hex.chunks(64)
-        .map(|h| {
-            let mut out = [0u8; 32];
-            for (o, pair) in out.iter_mut().zip(h.chunks(2)) {
-                *o = digit(pair[0])? << 4 | digit(pair[1])?;
-            }
-            Some(out)
-        })
-        .collect()
+    hex.chunks(64).map(sha256_from_hex).collect()
 }
 
 /// The zip, its manifest, the stored entries: (manifest index, data start, size), and

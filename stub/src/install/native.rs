@@ -26,6 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use wheelsfx_payload::digest::sha256_from_hex;
 use wheelsfx_payload::layout::Pyc;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Wheel;
@@ -288,13 +289,15 @@ fn pyc_tasks<'a>(i: usize, job: &WheelJob, tasks: &[Task], pycs: Vec<WheelPyc>, 
                         &format!("has bytecode {} without its source", quoted(&p.rel)),
                     )
                 })?;
-            let sha = (0..32).map(|k| u8::from_str_radix(&p.entry.sha256[2 * k..2 * k + 2], 16).unwrap_or(0));
+            let sha = sha256_from_hex(p.entry.sha256.as_bytes()).ok_or_else(|| {
+                corrupt_wheel(&job.file, &format!("has bytecode {} without a sha256", quoted(&p.rel)))
+            })?;
             Ok(Task {
                 wheel: i,
                 source: Source::Artifact(p.raw.into()),
                 dest: writes.then(|| ctx.site.join(&p.rel)),
                 record_path: p.rel,
-                expect: Some((b64_urlsafe_nopad(&sha.collect::<Vec<u8>>()), p.entry.size)),
+                expect: Some((b64_urlsafe_nopad(&sha), p.entry.size)),
                 mode: 0o444,
                 script: false,
             })
