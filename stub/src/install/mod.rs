@@ -104,9 +104,15 @@ pub fn collisions_of(planned: &[Planned]) -> Vec<wheel::Collision> {
 }
 
 pub fn corrupt_wheel(wheel: &str, what: &str) -> Fail {
-    let name = wheel.rsplit('/').next().unwrap_or(wheel);
+    let name = file_name(wheel);
     Fail::new(
         Code::CorruptArtifact,
         format!("wheel {name} {what}; the artifact cannot be trusted, rebuild it"),
     )
+}
+
+/// A wheel entry's file name (`wheels/NAME.whl` -> `NAME.whl`): what messages, RECORD-keyed
+/// maps and pip's links directory use.
+pub fn file_name(entry: &str) -> &str {
+    entry.rsplit('/').next().unwrap_or(entry)
 }

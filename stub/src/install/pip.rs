@@ -2,7 +2,7 @@
 //! venv; then the venv's pip installs every wheel offline, in one call, or in a few when two
 //! wheels ship the same path (the one the native installer lets write it goes last).
 
-use super::{collisions_of, Planned};
+use super::{collisions_of, file_name, Planned};
 use crate::error::{Fail, Result};
 use crate::run;
 use crate::stage::Stage;
@@ -80,8 +80,4 @@ fn pip_args(cmd: &mut std::process::Command, links: &Path, wheels: &[Wheel], com
     // Names and versions were validated (PEP 508, PEP 440), and `--` ends pip's options anyway.
     cmd.arg("--")
         .args(wheels.iter().map(|w| format!("{}=={}", w.distribution, w.version)));
-}
-
-fn file_name(entry: &str) -> &str {
-    entry.rsplit('/').next().unwrap_or(entry)
 }
