@@ -151,7 +151,7 @@ fn deploys_on_fresh_debian_servers() {
             s.spawn(move || {
                 let root = fx.dir.path().join(format!("root-{suite}"));
                 fresh_root(suite, &root);
-                std::fs::copy(&fx.artifact, root.join("opt/mysite.sfx")).unwrap();
+                copy_exe(&fx.artifact, &root.join("opt/mysite.sfx"));
 
                 // As root in a chroot with no /proc: the stub finds itself through argv[0].
                 assert!(!root.join("proc/self").exists());

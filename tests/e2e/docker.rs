@@ -110,7 +110,7 @@ fn build_as_nobody(dockerd: &Dockerd, packer: &Path, work: &Path) {
     for file in ["build.sh", "Dockerfile"] {
         std::fs::copy(repo().join("docker").join(file), home.join("docker").join(file)).unwrap();
     }
-    std::fs::copy(packer, home.join("wheelsfx")).unwrap();
+    copy_exe(packer, &home.join("wheelsfx"));
     ok(Command::new("cp")
         .arg("-a")
         .arg(repo().join("examples/django"))
@@ -236,7 +236,7 @@ fn the_example_built_in_docker_deploys_on_a_fresh_bookworm() {
         r#"{"DJANGO_SECRET_KEY": "docker-test-not-secret", "DJANGO_ALLOWED_HOSTS": "localhost"}"#,
     )
     .unwrap();
-    std::fs::copy(&artifact, root.join("opt/mysite.sfx")).unwrap();
+    copy_exe(&artifact, &root.join("opt/mysite.sfx"));
     in_root_ok(
         &root,
         &[

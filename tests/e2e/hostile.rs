@@ -167,10 +167,8 @@ fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 
 /// Runs the artifact `bytes` with `-d DEST ARGS`; asserts a clean refusal.
 pub(crate) fn refuses(dir: &Path, label: &str, bytes: &[u8], args: &[&str], code: i32, needle: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let exe = dir.join(format!("{label}.sfx"));
-    std::fs::write(&exe, bytes).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_exe(&exe, bytes);
     let parent = dir.join(format!("srv-{label}"));
     let dest = parent.join("release");
     let out = Command::new(&exe).arg("-d").arg(&dest).args(args).output().unwrap();

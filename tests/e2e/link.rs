@@ -328,7 +328,7 @@ fn as_a_non_root_user_a_linked_file_cannot_be_opened_for_writing() {
     let mut r = Redeploy::in_root(Fixture::new(), &root);
     r.python = python;
     for (from, to) in [(r.fx.artifact.clone(), "a1.sfx"), (r.second.clone(), "a2.sfx")] {
-        std::fs::copy(&from, base.join(to)).unwrap();
+        copy_exe(&from, &base.join(to));
     }
     let nobody = |args: &[&str]| {
         let mut cmd = Command::new("setpriv");

@@ -25,11 +25,6 @@ fn finish_within(mut child: Child, limit: Duration, what: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn write_exe(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn mode_of(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
 }
@@ -63,7 +58,7 @@ fn robust_lock_symlink_and_open_parent_are_refused() {
 fn hanging_python(path: &Path, pidfile: &Path) {
     write_exe(
         path,
-        &format!("#!/bin/sh\nsleep 1000 &\necho $! > '{}'\nwait\n", pidfile.display()),
+        format!("#!/bin/sh\nsleep 1000 &\necho $! > '{}'\nwait\n", pidfile.display()).as_bytes(),
     );
 }
 
@@ -354,7 +349,8 @@ fn robust_interpreter_messages_say_what_is_wrong() {
         "#!/bin/sh\necho \"pyenv: python3.9: command not found\" >&2\necho >&2\n\
          echo \"The 'python3.9' command exists in these Python versions:\" >&2\necho '  3.9.18' >&2\n\
          echo 'Note: See pyenv help global for tips on allowing both' >&2\n\
-         echo '      python2 and python3 to be found.' >&2\nexit 127\n",
+         echo '      python2 and python3 to be found.' >&2\nexit 127\n"
+            .as_bytes(),
     );
     let out = run(shim.to_str().unwrap());
     refused(&out, 4, "command not found");

@@ -214,10 +214,22 @@ fn minor_of(p: &Path) -> u32 {
 }
 
 /// Writes an executable file (a modified artifact, to run).
+///
+/// The bytes go to a plain file first and `install` copies them into place, so this
+/// multi-threaded test process never holds a write descriptor on the executable: a child
+/// another test forks meanwhile would inherit it until its exec, and running the file then
+/// fails with ETXTBSY ("Text file busy"), which CI hit.
 pub fn write_exe(path: &Path, bytes: &[u8]) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, bytes).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let draft = path.with_extension("draft");
+    std::fs::write(&draft, bytes).unwrap();
+    copy_exe(&draft, path);
+    std::fs::remove_file(&draft).unwrap();
+}
+
+/// Copies `from` to an executable `to` in a child process, for the reason [`write_exe`] gives.
+pub fn copy_exe(from: &Path, to: &Path) {
+    let out = Command::new("install").arg("-m755").arg(from).arg(to).output().unwrap();
+    assert!(out.status.success(), "install {from:?} {to:?}: {}", text(&out.stderr));
 }
 
 /// The artifact digest of `bytes` (sha256 over the sha256s of 4 MiB chunks, hex), written
