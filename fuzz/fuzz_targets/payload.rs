@@ -7,6 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use wheelsfx_payload::digest::{artifact_digest, chunk_count, chunk_sha256s, hex, root};
@@ -56,11 +57,11 @@ fn artifact(bytes: &[u8]) {
     // skipped one is refused, unless the artifact had no index and was verified whole).
     if let Ok(p) = Payload::open_deferred(f.path(), &limits) {
         let wheels: Vec<String> = p.manifest.wheels.iter().map(|w| w.file.clone()).collect();
-        let skip: Vec<&str> = wheels.iter().take(1).map(String::as_str).collect();
+        let skip: HashSet<String> = wheels.iter().take(1).cloned().collect();
         if p.verify_except(&skip).is_ok() {
             for w in &wheels {
                 let read = p.stored_range(w);
-                assert!(read.is_ok() || skip.contains(&w.as_str()));
+                assert!(read.is_ok() || skip.contains(w));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! used only for an interpreter of the same cache tag and magic number: CPython would reject
 //! (and try to rewrite) a pyc of another magic.
 
+use crate::error::Result;
 use crate::install::Installer;
 use crate::target::Interpreter;
 use serde_json::{json, Value};
@@ -97,8 +98,9 @@ pub struct WheelPyc {
     pub entry: Entry,
 }
 
-/// The wheels' pycs for `tag`, by wheel file name.
-pub fn wheel_pycs(payload: &mut Payload, tag: &str) -> BTreeMap<String, Vec<WheelPyc>> {
+/// The wheels' pycs for `tag`, by wheel file name, but for those linked with their wheel
+/// (skipped by the payload's verification: never read).
+pub fn wheel_pycs(payload: &mut Payload, tag: &str) -> Result<BTreeMap<String, Vec<WheelPyc>>> {
     let mut out: BTreeMap<String, Vec<WheelPyc>> = BTreeMap::new();
     let entries = payload.manifest.entries.clone();
     for e in entries {
@@ -110,14 +112,14 @@ pub fn wheel_pycs(payload: &mut Payload, tag: &str) -> BTreeMap<String, Vec<Whee
         else {
             continue;
         };
-        if cache_tag != tag {
+        if cache_tag != tag || payload.skipped(&e.path) {
             continue;
         }
-        let Some(raw) = payload.raw_entry(&e.path) else {
+        let Some(raw) = payload.raw_entry(&e.path)? else {
             continue;
         };
         let (file, rel) = (file.to_string(), rel.to_string());
         out.entry(file).or_default().push(WheelPyc { rel, raw, entry: e });
     }
-    out
+    Ok(out)
 }

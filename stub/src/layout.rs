@@ -97,6 +97,14 @@ impl<'a> Pyc<'a> {
             .ok_or("is not a <dir>/__pycache__/<stem>.<cache_tag>.pyc path")
     }
 
+    /// The entry name (the inverse of [`Pyc::parse`]).
+    pub fn entry(&self) -> String {
+        match self.owner {
+            PycOwner::Wheel(file) => format!("{BYTECODE_DIR}{}/wheels/{file}/{}", self.cache_tag, self.rel),
+            PycOwner::App => format!("{BYTECODE_DIR}{}/app/{}", self.cache_tag, self.rel),
+        }
+    }
+
     /// The `.py` this pyc was compiled from, relative to the same root.
     pub fn source(&self) -> Option<String> {
         let (dir, file) = self.rel.rsplit_once('/').unwrap_or(("", self.rel));
@@ -126,10 +134,12 @@ pub fn pyc_entry(cache_tag: &str, owner: PycOwner, source: &str) -> String {
         "" => format!("__pycache__/{stem}.{cache_tag}.pyc"),
         d => format!("{d}/__pycache__/{stem}.{cache_tag}.pyc"),
     };
-    match owner {
-        PycOwner::Wheel(file) => format!("{BYTECODE_DIR}{cache_tag}/wheels/{file}/{rel}"),
-        PycOwner::App => format!("{BYTECODE_DIR}{cache_tag}/app/{rel}"),
+    Pyc {
+        cache_tag,
+        owner,
+        rel: &rel,
     }
+    .entry()
 }
 
 /// A cache tag (`cpython-311`) becomes a path component and a file name part: a few plain

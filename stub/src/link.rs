@@ -20,12 +20,12 @@ use crate::target::Target;
 use crate::venv::VenvLayout;
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use wheelsfx_payload::layout::{check_entry_name, MANIFEST};
+use wheelsfx_payload::layout::{check_entry_name, Pyc, PycOwner, MANIFEST};
 use wheelsfx_payload::manifest::{Manifest, Wheel};
 use wheelsfx_payload::record::{self, parse_record};
 use wheelsfx_payload::wheel::{parse_entry_points, target_key, EntryPoint, Scheme};
@@ -131,6 +131,27 @@ impl Selection {
             .partition(|w| keys(w).iter().all(|k| count[k] == 1 && !others.contains(k)));
         self.wheels = keep;
         drop.into_iter().map(|w| w.wheel).collect()
+    }
+
+    /// The artifact entries this deploy never reads: the linked wheels, and the build-time
+    /// pycs (of cache tag `tag`) that come linked with them.
+    pub fn unread_entries(&self, tag: Option<&str>) -> HashSet<String> {
+        let mut out = HashSet::new();
+        for w in &self.wheels {
+            out.insert(w.wheel.file.clone());
+            let Some(cache_tag) = tag else { continue };
+            let owner = PycOwner::Wheel(&w.wheel.file);
+            let pycs = w.files.iter().filter(|f| f.record_path.ends_with(".pyc"));
+            out.extend(pycs.map(|f| {
+                Pyc {
+                    cache_tag,
+                    owner,
+                    rel: &f.record_path,
+                }
+                .entry()
+            }));
+        }
+        out
     }
 
     /// The dry run's `linked`: what would be linked (the method is decided in staging).

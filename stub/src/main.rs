@@ -478,10 +478,9 @@ fn choose(cli: &Cli, payload: &mut Payload, dest: &Path) -> Result<Chosen> {
         build_magic: bytecode.build_magic(),
     };
     let mut link = link::select(&opts, dest, &payload.manifest.app.name, &target);
-    // The wheels linked from the source release are never read from the artifact: the one
-    // place a deploy skips verifying bytes (see reader::Payload::verify_except).
-    let skip: Vec<&str> = link.wheels.iter().map(|l| l.wheel.file.as_str()).collect();
-    payload.verify_except(&skip)?;
+    // The wheels (and pycs) linked from the source release are never read from the artifact:
+    // the one place a deploy skips verifying bytes (see reader::Payload::verify_except).
+    payload.verify_except(&link.unread_entries(bytecode.build_tag()))?;
     let rest: Vec<_> = target
         .all_wheels()
         .into_iter()
@@ -611,7 +610,7 @@ fn install(
         bytecode::Source::Build | bytecode::Source::None => None,
     };
     let pycs = match bytecode.build_tag() {
-        Some(tag) => bytecode::wheel_pycs(&mut payload, tag),
+        Some(tag) => bytecode::wheel_pycs(&mut payload, tag)?,
         None => Default::default(),
     };
     if let Some(c) = &compiler {

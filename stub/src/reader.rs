@@ -10,6 +10,7 @@ use crate::manifest::{Entry, Manifest, Wheel};
 use crate::signature::{self, PublicKey, Signature, Verdict};
 use crate::slice::FileSlice;
 use crate::wheel::{self, Expect};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -64,7 +65,7 @@ pub struct Payload {
 /// in place to be read without a copy, and the entries skipped unverified, never to be read.
 struct Verified {
     stored: Vec<(usize, u64, u64)>,
-    skipped: Vec<String>,
+    skipped: HashSet<String>,
 }
 
 /// What `open_deferred` has not verified yet, with the index (bound to the digest) to check
@@ -125,7 +126,7 @@ impl Payload {
         )?;
         let verified = Verified {
             stored: parsed.stored,
-            skipped: Vec::new(),
+            skipped: HashSet::new(),
         };
         let _ = payload.readable.set(verified);
         Ok(payload)
@@ -183,7 +184,7 @@ impl Payload {
     /// extent) and their stored data against the manifest, in one parallel read. Then entries
     /// may be read, the skipped ones never. Returns how many chunks the deferred open and
     /// this call hashed. Only the first call counts; after a full open it checks nothing.
-    pub fn verify_except(&self, skip: &[&str]) -> Result<usize, PayloadError> {
+    pub fn verify_except(&self, skip: &HashSet<String>) -> Result<usize, PayloadError> {
         if self.readable.get().is_some() {
             return Ok(0);
         }
@@ -192,7 +193,7 @@ impl Payload {
             .as_ref()
             .expect("only a deferred open leaves entries unreadable");
         let name = |i: usize| self.manifest.entries[i].path.as_str();
-        let (skipped, kept): (Vec<_>, Vec<_>) = pending.extents.iter().partition(|e| skip.contains(&name(e.0)));
+        let (skipped, kept): (Vec<_>, Vec<_>) = pending.extents.iter().partition(|e| skip.contains(name(e.0)));
         // The skipped extents merged: a chunk may span two adjacent skipped wheels.
         let mut never: Vec<(u64, u64)> = Vec::new();
         for &&(_, start, end) in &skipped {
@@ -273,7 +274,7 @@ impl Payload {
     /// Refuses to read `entry` before `verify_except` verified it or when it skipped it.
     fn readable(&self, entry: &str) -> Result<(), PayloadError> {
         match self.readable.get() {
-            Some(v) if !v.skipped.iter().any(|s| s == entry) => Ok(()),
+            Some(v) if !v.skipped.contains(entry) => Ok(()),
             _ => Err(PayloadError::Unverified(format!(
                 "internal error: entry {entry} of {} was to be read unverified",
                 self.path.display()
@@ -358,17 +359,26 @@ impl Payload {
         Ok((entries.len(), entries.iter().map(|e| e.size).sum()))
     }
 
+    /// Whether `verify_except` skipped `entry`: it is never to be read.
+    pub fn skipped(&self, entry: &str) -> bool {
+        self.readable.get().is_some_and(|v| v.skipped.contains(entry))
+    }
+
     /// Where an entry's (possibly deflated) bytes lie in the artifact, so the installer's
     /// threads can inflate it in place (its sha256 is checked against the manifest by them).
-    pub fn raw_entry(&mut self, name: &str) -> Option<crate::wheel::Raw> {
-        let e = self.archive.by_name_raw(name.as_bytes()).ok()?;
-        Some(crate::wheel::Raw {
-            data_start: e.data_start()?,
+    /// None when it is absent; an error when it is not verified (see [`Payload::readable`]).
+    pub fn raw_entry(&mut self, name: &str) -> Result<Option<crate::wheel::Raw>, PayloadError> {
+        self.readable(name)?;
+        let Ok(e) = self.archive.by_name_raw(name.as_bytes()) else {
+            return Ok(None);
+        };
+        Ok(e.data_start().map(|data_start| crate::wheel::Raw {
+            data_start,
             compressed: e.compressed_size(),
             size: e.size(),
             deflated: e.compression() == zip::CompressionMethod::Deflated,
             crc32: e.crc32(),
-        })
+        }))
     }
 
     /// Where a stored (uncompressed) entry's bytes lie in the artifact, to read a wheel in

@@ -68,7 +68,7 @@ fn corrupt<T>(r: Result<T, PayloadError>, what: &str) {
 /// Open deferred, then verify skipping `skip`: the payload and how many chunks were hashed.
 fn deferred(path: &Path, skip: &[&str]) -> Result<(Payload, usize), PayloadError> {
     let p = Payload::open_deferred(path, &Limits::default())?;
-    let hashed = p.verify_except(skip)?;
+    let hashed = p.verify_except(&skip.iter().map(|s| s.to_string()).collect())?;
     Ok((p, hashed))
 }
 
@@ -86,7 +86,7 @@ fn a_flip_inside_a_skipped_wheel_is_missed_only_when_skipped() {
         matches!(p.stored_range(SMALL), Err(PayloadError::Unverified(_))),
         "no entry is readable before verify_except"
     );
-    p.verify_except(&[BIG]).unwrap();
+    p.verify_except(&[BIG.to_string()].into()).unwrap();
     assert!(
         matches!(p.stored_range(BIG), Err(PayloadError::Unverified(_))),
         "a skipped entry stays unreadable"
@@ -191,7 +191,11 @@ fn skipping_every_wheel_hashes_little() {
         "{few} of {all} chunks hashed, {inside} lie inside the big wheel"
     );
     assert!(matches!(q.stored_range(SMALL), Err(PayloadError::Unverified(_))));
-    assert_eq!(p.verify_except(&[]).unwrap(), 0, "a full open leaves nothing to hash");
+    assert_eq!(
+        p.verify_except(&Default::default()).unwrap(),
+        0,
+        "a full open leaves nothing to hash"
+    );
 }
 
 #[test]
@@ -224,4 +228,22 @@ fn an_artifact_without_index_deploys_fully_verified() {
         .arg(python)
         .output();
     refused(&out.unwrap(), 3, "artifact");
+}
+
+/// A build-time pyc skipped with its linked wheel is as unreadable as the wheel (the deploy
+/// links it from the previous release); the pycs not skipped are read as usual.
+#[test]
+fn a_skipped_pyc_is_unreadable_like_its_wheel() {
+    let fx = Fixture::new();
+    let mut p = Payload::open_deferred(&fx.artifact, &Limits::default()).unwrap();
+    let pycs: Vec<String> = (p.manifest.entries.iter())
+        .map(|e| e.path.clone())
+        .filter(|e| e.starts_with("bytecode/") && e.contains("/wheels/"))
+        .collect();
+    assert!(pycs.len() >= 2, "the fixture has build-time pycs: {pycs:?}");
+    let skip = [SMALL.to_string(), pycs[0].clone()].into();
+    p.verify_except(&skip).unwrap();
+    assert!(p.skipped(&pycs[0]) && !p.skipped(&pycs[1]));
+    assert!(matches!(p.raw_entry(&pycs[0]), Err(PayloadError::Unverified(_))));
+    assert!(p.raw_entry(&pycs[1]).unwrap().is_some());
 }
