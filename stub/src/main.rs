@@ -252,6 +252,11 @@ fn dispatch(cli: Cli) -> Result<Option<Value>> {
                 "nothing to do: pass -d DEST to install (or --rollback LINK, --inspect, --list, --verify; see --help)",
             ));
         };
+        if cli.link_from.is_some() && cli.installer == Installer::Pip {
+            return Err(Fail::usage(
+                "--link-from needs the native installer (pip installs every wheel from the artifact): drop one of --link-from and --installer pip",
+            ));
+        }
         return deploy(&cli, &dest).map(|r| cli.finish(&r));
     }
     // --inspect and --list show any artifact; --verify checks it as an install would.

@@ -223,6 +223,17 @@ fn no_link_and_dry_run() {
         .arg(&r.python));
     assert!(text(&dry.stdout).contains("would link"), "{}", text(&dry.stdout));
     assert!(!r.release("2").exists());
+    let pip = r.run(&r.second, "2", &["--installer", "pip", "--link-from", "/nonexistent"]);
+    assert_eq!(pip.status.code(), Some(2), "{}", text(&pip.stderr));
+    let v: Value = serde_json::from_slice(&pip.stdout).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("--link-from needs the native installer"),
+        "{v}"
+    );
+    assert!(!r.release("2").exists());
     let v = r.deploy(&r.second, "2", &["--no-link"]);
     assert_eq!(v["linked"], Value::Null);
     let one = site_packages(&r.release("1")).join("greet/__init__.py");
