@@ -199,8 +199,7 @@ fn malformed_payloads_are_refused() {
     // The generator itself is sound: an unmodified rebuild installs.
     let good = base.build(|_| {}, |_| {});
     let exe = d.join("rebuilt.sfx");
-    std::fs::write(&exe, &good).unwrap();
-    ok(Command::new("chmod").arg("755").arg(&exe));
+    write_exe(&exe, &good);
     ok(Command::new(&exe)
         .arg("-d")
         .arg(d.join("rebuilt"))
@@ -409,8 +408,7 @@ fn oversized_entries_install_when_the_limit_is_raised_and_setuid_is_stripped() {
     b.add("mysite/suid.sh", b"#!/bin/sh\necho hi\n", 0o4755);
     let bytes = b.build(|_| {}, |_| {});
     let exe = fx.dir.path().join("big.sfx");
-    std::fs::write(&exe, &bytes).unwrap();
-    ok(Command::new("chmod").arg("755").arg(&exe));
+    write_exe(&exe, &bytes);
     let dest = fx.dest("big");
     ok(Command::new(&exe)
         .arg("-d")
