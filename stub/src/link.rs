@@ -141,7 +141,7 @@ impl Selection {
             out.insert(w.wheel.file.clone());
             let Some(cache_tag) = tag else { continue };
             let owner = PycOwner::Wheel(&w.wheel.file);
-            let pycs = w.files.iter().filter(|f| f.record_path.ends_with(".pyc"));
+            let pycs = w.files.iter().filter(|f| cached_pyc(&f.record_path));
             out.extend(pycs.map(|f| {
                 Pyc {
                     cache_tag,
@@ -340,8 +340,7 @@ fn linkable(w: Wheel, dist_info: String, site: &Path, xy: &str, pycs: bool) -> O
         let own = path
             .strip_prefix(&dist_info)
             .is_some_and(|p| ["/RECORD", "/INSTALLER", "/REQUESTED"].contains(&p));
-        let pyc = path.contains("__pycache__/") && path.ends_with(".pyc");
-        if own || path.strip_prefix("../../../bin/").is_some_and(launcher) || (pyc && !pycs) {
+        if own || path.strip_prefix("../../../bin/").is_some_and(launcher) || (cached_pyc(&path) && !pycs) {
             continue;
         }
         check_entry_name(&path).ok()?;
@@ -367,6 +366,12 @@ fn linkable(w: Wheel, dist_info: String, site: &Path, xy: &str, pycs: bool) -> O
         entry_points,
         files,
     })
+}
+
+/// Whether a RECORD path is a pyc in a `__pycache__` (what build-time bytecode installs): linked
+/// only with the source release's build-time pycs of the same magic.
+fn cached_pyc(path: &str) -> bool {
+    path.contains("__pycache__/") && path.ends_with(".pyc")
 }
 
 /// Makes `to` (new, in staging) the file `from` by `method`; a reflink gets `mode` (a hard
