@@ -2,7 +2,9 @@
 corpus with bench/artifact.sh: A, B (A with one app file changed) and C (A with one wheel
 changed: a file added, same name and version); then times, once per round in alternating
 order, each way below in a fresh directory, and prints medians, peak RSS, what the stub did
-(its receipt), the ratios issue 10 sets and the artifact sizes, as Markdown.
+(its receipt), the ratios issue 10 sets and the artifact sizes, as Markdown. Two floor rows
+time `cp -al` of an installed tree (release 1's, and uv's): what linking file by file costs on
+this filesystem before any work of the installer's own.
 
 Written to run on any main: options the stub may not have (--no-link) are looked up in the
 artifact's --help, and a case it cannot run is left out, saying so."""
@@ -69,13 +71,17 @@ def build(variant, wheelhouse=args.wheels):
 
 
 def wheelhouse_with_changed(wheel):
-    """The corpus with `wheel` replaced by its changed copy (the others hard-linked)."""
+    """The corpus with `wheel` replaced by its changed copy (the others hard-linked, or copied
+    when BENCH_WORK is on another filesystem than the corpus)."""
     house = os.path.join(INPUTS, "wheels-c")
     shutil.rmtree(house, ignore_errors=True)
     os.makedirs(house)
     for w in WHEELS:
         if w != wheel:
-            os.link(w, os.path.join(house, os.path.basename(w)))
+            try:
+                os.link(w, os.path.join(house, os.path.basename(w)))
+            except OSError:
+                shutil.copy(w, house)
     changed_wheel(wheel, os.path.join(house, os.path.basename(wheel)))
     return house
 
@@ -99,6 +105,10 @@ CASES = {
     "one wheel changed, --no-link": (ON_PREV, f"{C} -d $D --python {PY} --no-link"),
     "uv, warm cache": (None, UV),
     "uv, warm cache, --compile-bytecode": (None, UV.replace("--no-deps", "--no-deps --compile-bytecode")),
+    # The floor of linking file by file, with no reading or checking at all: GNU cp making
+    # every directory and hard-linking every file of an installed tree (one thread).
+    "floor: cp -al of release 1's venv": (ON_PREV, "mkdir -p $D && cp -al $PREV/venv $D/venv"),
+    "floor: cp -al of uv's venv": (UV.replace("$D", "$PREV"), "cp -al $PREV $D"),
 }
 if not LINKS:
     CASES = {k: v for k, v in CASES.items() if "--no-link" not in k}
@@ -171,7 +181,11 @@ def report():
         print(f"| {k} / uv warm (wheelsfx with bytecode, uv without) | {med[k] / uv:.2f} | <= 0.5 |")
         if LINKS:
             print(f"| {k}: linked / --no-link | {med[k] / med[k.split(' (')[0] + ', --no-link']:.2f} | |")
-    worst = max(v for k, v in rss.items() if not k.startswith("uv"))
+    floor, uv_floor = med["floor: cp -al of release 1's venv"], med["floor: cp -al of uv's venv"]
+    print(f"| floor: cp -al of release 1's venv / uv warm | {floor / uv:.2f} | |")
+    print(f"| floor: cp -al of uv's venv / uv warm | {uv_floor / uv:.2f} | |")
+    print(f"| app changed (B after A) / its floor | {med['app changed (B after A)'] / floor:.2f} | |")
+    worst = max(v for k, v in rss.items() if not k.startswith(("uv", "floor")))
     print(f"| peak RSS of any wheelsfx deploy (MB) | {worst:.0f} | < 100 |")
     print("\n| artifact | bytes | bytecode entries | their bytes (compressed) |")
     print("|---|---|---|---|")

@@ -12,7 +12,7 @@ use crate::wheel::WheelFile;
 use std::collections::BTreeMap;
 use std::io::Read;
 use wheelsfx_payload::digest::HashingWriter;
-use wheelsfx_payload::layout::{BOOTSTRAP_DIR, FORMAT_VERSION, WHEELS_DIR};
+use wheelsfx_payload::layout::{pack_order, BOOTSTRAP_DIR, FORMAT_VERSION, WHEELS_DIR};
 use wheelsfx_payload::manifest::{App, Entry, Manifest, Target, Wheel};
 use wheelsfx_payload::wheel;
 
@@ -63,6 +63,7 @@ pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache, compile: &bytecod
             stored: false,
         });
     }
+    // Sorted by name to find two inputs of one name, then into payload order.
     items.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
     if let Some(w) = items.windows(2).find(|w| w[0].entry.path == w[1].entry.path) {
         return Err(format!(
@@ -70,6 +71,7 @@ pub fn plan(inputs: &Inputs, created: u64, cache: &CheckCache, compile: &bytecod
             w[0].entry.path
         ));
     }
+    items.sort_by(|a, b| pack_order(&a.entry.path).cmp(&pack_order(&b.entry.path)));
     let entries: Vec<Entry> = items.iter().map(|i| i.entry.clone()).collect();
     let manifest = Manifest {
         format: FORMAT_VERSION,

@@ -1,5 +1,5 @@
 //! Step 3: write the artifact — the stub, then the zip payload with offsets for the whole
-//! file (so `unzip -t` reads it cleanly), the manifest first, entries sorted, every timestamp
+//! file (so `unzip -t` reads it cleanly), the manifest first, entries in `layout::pack_order`, every timestamp
 //! fixed and each mode the input's own so the same inputs give the same bytes; last, the zip
 //! comment: the chunk index and the digest of every byte before the index (see
 //! `layout::DIGEST_PREFIX`) and, with `--sign`, the signature of that digest (a block of fixed

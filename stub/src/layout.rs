@@ -142,6 +142,37 @@ pub fn pyc_entry(cache_tag: &str, owner: PycOwner, source: &str) -> String {
     .entry()
 }
 
+/// A wheel entry's file name (`wheels/NAME.whl` -> `NAME.whl`): what pyc entries
+/// (`bytecode/<tag>/wheels/NAME.whl/...`), messages, RECORD-keyed maps and pip's links
+/// directory use.
+pub fn wheel_file_name(entry: &str) -> &str {
+    entry.rsplit('/').next().unwrap_or(entry)
+}
+
+/// Where an entry is written in the payload, as a sort key: first what every deploy reads (the
+/// app tree, its pycs, static folders, the loadenv files), right after the manifest; then each
+/// wheel followed by its own pycs, by wheel file name. Why: a deploy that links unchanged wheels
+/// from an earlier release verifies only the 4 MiB chunks holding bytes it reads
+/// (`Payload::verify_except`); in this order the app shares the chunks the deferred open
+/// hashes anyway, and a run of linked wheels with their pycs is one span it never reads.
+/// Any order is a valid payload; this one only saves hashing.
+pub fn pack_order(name: &str) -> (Option<&str>, &str) {
+    let wheel = (name.strip_prefix(WHEELS_DIR))
+        .or_else(|| name.strip_prefix(BOOTSTRAP_DIR))
+        .filter(|file| !file.contains('/'));
+    match (wheel, Pyc::parse(name)) {
+        (Some(file), _) => (Some(file), ""),
+        (
+            None,
+            Ok(Pyc {
+                owner: PycOwner::Wheel(file),
+                ..
+            }),
+        ) => (Some(file), name),
+        _ => (None, name),
+    }
+}
+
 /// A cache tag (`cpython-311`) becomes a path component and a file name part: a few plain
 /// characters only.
 pub fn check_cache_tag(tag: &str) -> Result<(), &'static str> {
@@ -262,6 +293,34 @@ pub fn check_link_paths(paths: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_payload_order_puts_what_every_deploy_reads_first_and_each_wheels_pycs_after_it() {
+        let pyc = |owner, source| pyc_entry("cpython-311", owner, source);
+        let (a, b) = ("a-1-py3-none-any.whl", "b-1-py3-none-any.whl");
+        let mut names = vec![
+            format!("{WHEELS_DIR}{b}"),
+            pyc(PycOwner::Wheel(b), "b/x.py"),
+            pyc(PycOwner::Wheel(a), "a/x.py"),
+            format!("{BOOTSTRAP_DIR}{a}"),
+            "static.in/0/site.css".to_string(),
+            "cms/views.py".to_string(),
+            pyc(PycOwner::App, "views.py"),
+            LOADENV_PY.to_string(),
+        ];
+        names.sort_by(|x, y| pack_order(x).cmp(&pack_order(y)));
+        let want = [
+            pyc(PycOwner::App, "views.py"),
+            "cms/views.py".to_string(),
+            LOADENV_PY.to_string(),
+            "static.in/0/site.css".to_string(),
+            format!("{BOOTSTRAP_DIR}{a}"),
+            pyc(PycOwner::Wheel(a), "a/x.py"),
+            format!("{WHEELS_DIR}{b}"),
+            pyc(PycOwner::Wheel(b), "b/x.py"),
+        ];
+        assert_eq!(names, want);
+    }
 
     #[test]
     fn pyc_names_round_trip_and_name_their_source() {

@@ -140,7 +140,7 @@ impl Selection {
         for w in &self.wheels {
             out.insert(w.wheel.file.clone());
             let Some(cache_tag) = tag else { continue };
-            let owner = PycOwner::Wheel(&w.wheel.file);
+            let owner = PycOwner::Wheel(w.wheel.file_name());
             let pycs = w.files.iter().filter(|f| cached_pyc(&f.record_path));
             out.extend(pycs.map(|f| {
                 Pyc {
@@ -439,6 +439,44 @@ pub fn link(f: &LinkedFile, method: Method, site: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wheelsfx_payload::layout::pyc_entry;
+
+    /// The entries a linked wheel leaves unread are spelled as the packer writes them: the
+    /// wheel's entry, and its pycs under the bare file name (`wheels/` dropped).
+    #[test]
+    fn a_linked_wheel_and_its_pycs_are_left_unread_by_their_entry_names() {
+        let file = |record_path: &str| LinkedFile {
+            record_path: record_path.into(),
+            from: PathBuf::new(),
+            hash: String::new(),
+            size: 0,
+            executable: false,
+        };
+        let wheel: Wheel = serde_json::from_value(json!({
+            "file": "wheels/a-1-py3-none-any.whl", "distribution": "a", "version": "1",
+            "tags": ["py3-none-any"], "requires_python": null, "sha256": "00", "size": 1
+        }))
+        .unwrap();
+        let selection = Selection {
+            from: Some(PathBuf::from("/r/1")),
+            wheels: vec![LinkedWheel {
+                wheel,
+                dist_info: "a-1.dist-info".into(),
+                entry_points: Vec::new(),
+                files: vec![file("a/b.py"), file("a/__pycache__/b.cpython-311.pyc")],
+            }],
+            note: None,
+        };
+        let pyc = pyc_entry("cpython-311", PycOwner::Wheel("a-1-py3-none-any.whl"), "a/b.py");
+        let want: HashSet<String> = ["wheels/a-1-py3-none-any.whl".to_string(), pyc].into();
+        assert_eq!(selection.unread_entries(Some("cpython-311")), want);
+        let wheel_only: HashSet<String> = ["wheels/a-1-py3-none-any.whl".to_string()].into();
+        assert_eq!(
+            selection.unread_entries(None),
+            wheel_only,
+            "no build-time pycs installed"
+        );
+    }
 
     #[test]
     fn pycs_are_linked_only_between_build_time_bytecode_of_one_magic() {

@@ -2,7 +2,7 @@
 
 use crate::digest::entries_digest;
 use crate::layout::{
-    check_cache_tag, check_entry_name, check_link_paths, classify, Pyc, PycOwner, BOOTSTRAP_DIR, BYTECODE_DIR,
+    self, check_cache_tag, check_entry_name, check_link_paths, classify, Pyc, PycOwner, BOOTSTRAP_DIR, BYTECODE_DIR,
     WHEELS_DIR,
 };
 use crate::names::{check_app_name, check_command, check_distribution, check_version, quoted};
@@ -123,6 +123,13 @@ pub struct Wheel {
     pub size: u64,
 }
 
+impl Wheel {
+    /// The file name without the payload directory (see [`layout::wheel_file_name`]).
+    pub fn file_name(&self) -> &str {
+        layout::wheel_file_name(&self.file)
+    }
+}
+
 /// Pycs compiled at build time by one interpreter: the stub installs them only for an
 /// interpreter of the same cache tag and magic number.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -212,7 +219,7 @@ impl Manifest {
             self.wheels
                 .iter()
                 .chain(&self.bootstrap_wheels)
-                .any(|w| w.file.rsplit('/').next() == Some(file))
+                .any(|w| w.file_name() == file)
         };
         let paths: std::collections::HashSet<&str> = self.entries.iter().map(|e| e.path.as_str()).collect();
         for e in self.entries.iter().filter(|e| e.path.starts_with(BYTECODE_DIR)) {

@@ -365,7 +365,7 @@ fn requires_python_ok(w: &Wheel, python: &Interpreter) -> bool {
 }
 
 fn misfit_reason(w: &Wheel, python: &Interpreter) -> String {
-    let file = w.file.rsplit('/').next().unwrap_or(&w.file);
+    let file = w.file_name();
     if !requires_python_ok(w, python) {
         format!(
             "{file} (Requires-Python {})",

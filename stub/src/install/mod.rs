@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::sync::Arc;
+use wheelsfx_payload::layout;
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::manifest::Wheel;
 use wheelsfx_payload::reader::Payload;
@@ -104,15 +105,9 @@ pub fn collisions_of(planned: &[Planned]) -> Vec<wheel::Collision> {
 }
 
 pub fn corrupt_wheel(wheel: &str, what: &str) -> Fail {
-    let name = file_name(wheel);
+    let name = layout::wheel_file_name(wheel);
     Fail::new(
         Code::CorruptArtifact,
         format!("wheel {name} {what}; the artifact cannot be trusted, rebuild it"),
     )
-}
-
-/// A wheel entry's file name (`wheels/NAME.whl` -> `NAME.whl`): what messages, RECORD-keyed
-/// maps and pip's links directory use.
-pub fn file_name(entry: &str) -> &str {
-    entry.rsplit('/').next().unwrap_or(entry)
 }

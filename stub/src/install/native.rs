@@ -9,7 +9,7 @@
 //! 4. finish each wheel: launchers, INSTALLER, REQUESTED, RECORD.
 
 use super::inflate::{Extractor, RawEntry};
-use super::{corrupt_wheel, file_name, scripts, Planned};
+use super::{corrupt_wheel, scripts, Planned};
 use crate::bytecode::WheelPyc;
 use crate::error::{Code, Context, Fail, Result};
 use crate::link::{LinkedFile, LinkedWheel, Linking, Method};
@@ -233,7 +233,7 @@ fn tasks_for(i: usize, p: Planned, losers: &BTreeSet<(usize, String)>, ctx: &Ctx
         })
         .collect();
     let job = WheelJob {
-        file: file_name(&p.wheel.file).to_string(),
+        file: p.wheel.file_name().to_string(),
         dist_info: p.plan.dist_info,
         entry_points,
     };
@@ -261,7 +261,7 @@ fn linked_tasks<'a>(i: usize, w: &'a LinkedWheel, method: Method, ctx: &Ctx) -> 
         })
         .collect();
     let job = WheelJob {
-        file: file_name(&w.wheel.file).to_string(),
+        file: w.wheel.file_name().to_string(),
         dist_info: w.dist_info.clone(),
         entry_points,
     };

@@ -2,7 +2,7 @@
 //! venv; then the venv's pip installs every wheel offline, in one call, or in a few when two
 //! wheels ship the same path (the one the native installer lets write it goes last).
 
-use super::{collisions_of, file_name, Planned};
+use super::{collisions_of, Planned};
 use crate::error::{Fail, Result};
 use crate::run;
 use crate::stage::Stage;
@@ -20,7 +20,7 @@ pub fn install(stage: &Stage, planned: &[Planned], compile: bool) -> Result<()> 
     })?;
     let python = stage.path("venv/bin/python");
     let links = stage.path(WHEEL_DIR);
-    let pip_in_wheel = links.join(file_name(&pip_wheel.file)).join("pip");
+    let pip_in_wheel = links.join(pip_wheel.file_name()).join("pip");
     // Running pip from its own wheel needs no pip on the server.
     let mut first = run::python(&python);
     first.arg("-I").arg(&pip_in_wheel);
