@@ -1,5 +1,6 @@
 # Asked of a candidate interpreter once (with -I -S): every fact the stub needs about it.
-import json, os, sys, sysconfig
+# No json or importlib.util: importing them is most of this script's run time.
+import os, sys, sysconfig
 
 def libc():
     try:
@@ -23,9 +24,32 @@ def abi():
     return "cp%d%d%s%s" % (sys.version_info[0], sys.version_info[1],
                            "d" if cv("Py_DEBUG") else "", "t" if cv("Py_GIL_DISABLED") else "")
 
-import importlib.util
+try:
+    from _frozen_importlib_external import MAGIC_NUMBER
+except ImportError:
+    from importlib.util import MAGIC_NUMBER
+
+def esc(c):
+    n = ord(c)
+    if n < 0x10000:
+        return "\\u%04x" % n
+    n -= 0x10000
+    return "\\u%04x\\u%04x" % (0xD800 + (n >> 10), 0xDC00 + (n & 0x3FF))
+
+def enc(v):
+    """These few types as ASCII-only JSON."""
+    if v is None or isinstance(v, bool):
+        return {None: "null", True: "true", False: "false"}[v]
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(enc(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(enc(k) + ":" + enc(x) for k, x in v.items()) + "}"
+    return '"' + "".join(c if " " <= c <= "~" and c not in '"\\' else esc(c) for c in v) + '"'
+
 base = getattr(sys, "_base_executable", None) or sys.executable
-print(json.dumps({
+print(enc({
     "implementation": sys.implementation.name,
     "version": list(sys.version_info[:3]),
     "abi": abi(),
@@ -33,6 +57,6 @@ print(json.dumps({
     "libc": libc(),
     "executable": os.path.realpath(base),
     "is64": sys.maxsize > 2**32,
-    "magic": importlib.util.MAGIC_NUMBER.hex(),
+    "magic": MAGIC_NUMBER.hex(),
     "cache_tag": sys.implementation.cache_tag,
 }))
