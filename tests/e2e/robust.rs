@@ -257,8 +257,8 @@ fn robust_sizes_running_past_the_end_are_corruption() {
         &entry,
         &[],
         3,
-        // The directory follows the last stored entry: its data is judged to run into it.
-        "a stored entry's data runs into the zip's directory",
+        // The wheel's pycs follow it (layout::pack_order): its data is judged to run into them.
+        "starts inside the data of the one before it",
     );
 
     let mut base = Base::of(&fx.artifact);
