@@ -125,18 +125,21 @@ impl Selection {
     /// planned wheel's path keys): one writer per path is decided over plans from the artifact.
     pub fn without_collisions(&mut self, others: &BTreeSet<String>) -> Vec<Wheel> {
         // Each wheel's keys made once (19,000 paths for the corpus), counted by reference.
-        let (wheels, keys): (Vec<LinkedWheel>, Vec<BTreeSet<String>>) = (std::mem::take(&mut self.wheels).into_iter())
-            .map(|w| {
-                let k = keys(&w);
-                (w, k)
-            })
-            .unzip();
+        let (wheels, wheel_keys): (Vec<LinkedWheel>, Vec<BTreeSet<String>>) = (std::mem::take(&mut self.wheels)
+            .into_iter())
+        .map(|w| {
+            let k = keys(&w);
+            (w, k)
+        })
+        .unzip();
         let mut count: HashMap<&str, usize> = HashMap::new();
-        for k in keys.iter().flatten() {
+        for k in wheel_keys.iter().flatten() {
             *count.entry(k).or_default() += 1;
         }
         let alone = |ks: &BTreeSet<String>| ks.iter().all(|k| count[k.as_str()] == 1 && !others.contains(k));
-        let (keep, drop): (Vec<_>, Vec<_>) = wheels.into_iter().zip(keys.iter().map(alone)).partition(|(_, ok)| *ok);
+        let (keep, drop): (Vec<_>, Vec<_>) = (wheels.into_iter())
+            .zip(wheel_keys.iter().map(alone))
+            .partition(|(_, ok)| *ok);
         self.wheels = keep.into_iter().map(|(w, _)| w).collect();
         drop.into_iter().map(|(w, _)| w.wheel).collect()
     }
@@ -348,14 +351,14 @@ fn linkable(w: Wheel, dist_info: String, site: (&Path, &File), xy: &str, pycs: b
         entry_points.iter().any(|e| e.name == name)
             || (normalize(&w.distribution) == "pip" && name == format!("pip{xy}"))
     };
-    let to_link = record.into_iter().filter(|(path, _)| {
-        let own = path
-            .strip_prefix(&dist_info)
-            .is_some_and(|p| ["/RECORD", "/INSTALLER", "/REQUESTED"].contains(&p));
-        !(own || path.strip_prefix("../../../bin/").is_some_and(launcher) || (cached_pyc(path) && !pycs))
-    });
     // In parallel within the wheel too: one wheel (wagtail) holds half the corpus's files.
-    let mut files = (to_link.collect::<Vec<_>>().into_par_iter())
+    let mut files = (record.into_par_iter())
+        .filter(|(path, _)| {
+            let own = path
+                .strip_prefix(&dist_info)
+                .is_some_and(|p| ["/RECORD", "/INSTALLER", "/REQUESTED"].contains(&p));
+            !(own || path.strip_prefix("../../../bin/").is_some_and(launcher) || (cached_pyc(path) && !pycs))
+        })
         .map(|(path, expect)| intact((site, site_dir), path, expect?))
         .collect::<Option<Vec<_>>>()?;
     files.sort_by(|a, b| a.record_path.cmp(&b.record_path));

@@ -8,7 +8,7 @@ use crate::support::*;
 use crate::{standard_wheels, Fixture};
 use std::path::Path;
 use std::process::Command;
-use wheelsfx_payload::layout::{wheel_file_name, BYTECODE_DIR};
+use wheelsfx_payload::layout::{wheel_file_name, Pyc, PycOwner};
 use wheelsfx_payload::limits::Limits;
 use wheelsfx_payload::reader::{Payload, PayloadError};
 
@@ -71,13 +71,13 @@ fn corrupt<T>(r: Result<T, PayloadError>, what: &str) {
 /// and how many chunks were hashed.
 fn deferred(path: &Path, skip: &[&str]) -> Result<(Payload, usize), PayloadError> {
     let p = Payload::open_deferred(path, &Limits::default())?;
-    let pycs_of = |w: &str| format!("/wheels/{}/", wheel_file_name(w));
+    let skipped = |e: &str| {
+        let owner = Pyc::parse(e).ok().map(|p| p.owner);
+        (skip.iter()).any(|w| e == *w || owner == Some(PycOwner::Wheel(wheel_file_name(w))))
+    };
     let skip = (p.manifest.entries.iter())
         .map(|e| e.path.clone())
-        .filter(|e| {
-            skip.iter()
-                .any(|w| e == w || (e.starts_with(BYTECODE_DIR) && e.contains(&pycs_of(w))))
-        })
+        .filter(|e| skipped(e))
         .collect();
     let hashed = p.verify_except(&skip)?;
     Ok((p, hashed))
